@@ -1,0 +1,1 @@
+//! The macros of poolscope; use them through the `poolscope` crate.

@@ -1,0 +1,841 @@
+//! Batches: the job that runs a batch's tasks, and the `Batch` handle.
+//!
+//! A batch is one allocation of slots (each holding a task's input, then its
+//! result) next to the task closure, with an atomic cursor that workers claim
+//! task indices from in adaptive chunks. There is no per-task allocation and
+//! no per-task queue push.
+//!
+//! ## Memory ordering
+//!
+//! - Inputs are written before the job is published (through the lane mutex
+//!   or by moving the handle), so claimers see them. The cursor is a plain
+//!   claim counter: a successful compare-exchange hands the claiming thread
+//!   exclusive ownership of the slots in its range.
+//! - A task's result is written into its slot, then the slot's state is
+//!   stored with `Release`; readers load it with `Acquire` before reading the
+//!   result (this is what lets results stream out one at a time).
+//! - `pending` counts tasks not yet finished. Finishing lowers it with
+//!   `AcqRel` read-modify-writes, which form one release sequence, so a
+//!   thread that loads zero with `Acquire` sees every slot written. The
+//!   thread that brings it to zero notifies the batch's condition variable
+//!   under its mutex (no lost wake-up: waiters check `pending` under the same
+//!   mutex) and then reports to the scope, which is its last touch.
+//! - `handle_alive` and `pending` are both `SeqCst` where the handle's drop
+//!   and the last finisher decide who releases the batch's contents: of the
+//!   two, at least one sees the other's write, and `released` makes the
+//!   release happen once.
+
+use std::borrow::Cow;
+use std::cell::UnsafeCell;
+use std::fmt;
+use std::marker::PhantomData;
+use std::mem::ManuallyDrop;
+use std::ops::Range;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::ptr;
+use std::time::{Duration, Instant};
+
+use crossbeam_utils::{Backoff, CachePadded};
+
+use crate::error::{TaskError, TaskErrorKind};
+use crate::job::Job;
+use crate::primitive::{
+    lock, wait, wait_timeout, Arc, AtomicBool, AtomicU8, AtomicUsize, Condvar, Mutex, Ordering,
+};
+use crate::registry::LaneKind;
+use crate::scope::{RunningScope, ScopeData};
+use crate::unwind;
+
+const INPUT: u8 = 0;
+const OK: u8 = 1;
+const PANICKED: u8 = 2;
+const CANCELLED: u8 = 3;
+const BROKEN: u8 = 4;
+const TAKEN: u8 = 5;
+
+/// How long a claimed chunk should take, at most, before chunks stop growing.
+const CHUNK_TARGET: Duration = Duration::from_micros(20);
+
+/// A slot's payload: the task's input until it runs, then its result.
+union SlotValue<I, T> {
+    input: ManuallyDrop<I>,
+    output: ManuallyDrop<T>,
+}
+
+/// The slots of a batch, dropped only by `release_contents`.
+type Slots<I, T> = UnsafeCell<ManuallyDrop<Box<[Slot<I, T>]>>>;
+
+struct Slot<I, T> {
+    state: AtomicU8,
+    value: UnsafeCell<SlotValue<I, T>>,
+}
+
+/// Per-batch options, set through [`BatchBuilder`](crate::BatchBuilder).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Options {
+    pub(crate) name: Option<Cow<'static, str>>,
+    pub(crate) blocking: bool,
+    pub(crate) chunk: Option<usize>,
+}
+
+/// The part of a batch that does not depend on its types.
+pub(crate) struct Header {
+    len: usize,
+    cursor: CachePadded<AtomicUsize>,
+    pending: CachePadded<AtomicUsize>,
+    chunk: Option<usize>,
+    threads: usize,
+    lane: LaneKind,
+    name: Option<Cow<'static, str>>,
+    cancelled: AtomicBool,
+    panics: Mutex<Vec<(usize, String)>>,
+    broken_reason: Mutex<Option<String>>,
+    failure_observed: AtomicBool,
+    handle_alive: AtomicBool,
+    released: AtomicBool,
+    done_lock: Mutex<()>,
+    done: Condvar,
+    scope: Arc<ScopeData>,
+}
+
+impl Header {
+    pub(crate) fn lane(&self) -> LaneKind {
+        self.lane
+    }
+
+    fn is_complete(&self) -> bool {
+        self.pending.load(Ordering::Acquire) == 0
+    }
+
+    fn chunk_for(&self, wanted: usize, remaining: usize) -> usize {
+        if self.lane == LaneKind::Blocking {
+            return 1;
+        }
+        if let Some(chunk) = self.chunk {
+            return chunk.max(1);
+        }
+        // Leave work for every other thread at the tail of the batch.
+        let fair = remaining / (2 * self.threads);
+        wanted.min(fair).max(1)
+    }
+
+    fn claim(&self, wanted: usize) -> Option<Range<usize>> {
+        let mut current = self.cursor.load(Ordering::Relaxed);
+        loop {
+            if current >= self.len {
+                return None;
+            }
+            let size = self.chunk_for(wanted, self.len - current);
+            let end = (current + size).min(self.len);
+            match self.cursor.compare_exchange_weak(
+                current,
+                end,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return Some(current..end),
+                Err(actual) => current = actual,
+            }
+        }
+    }
+
+    /// Blocks the calling thread until every task finished, or the deadline.
+    fn block_until_complete(&self, deadline: Option<Instant>) -> bool {
+        let backoff = Backoff::new();
+        while !backoff.is_completed() {
+            if self.is_complete() {
+                return true;
+            }
+            backoff.snooze();
+        }
+        let mut guard = lock(&self.done_lock);
+        loop {
+            if self.is_complete() {
+                return true;
+            }
+            match deadline {
+                None => guard = wait(&self.done, guard),
+                Some(deadline) => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        return false;
+                    }
+                    guard = wait_timeout(&self.done, guard, deadline - now);
+                }
+            }
+        }
+    }
+}
+
+/// A batch: its header, its task closure, and its slots.
+pub(crate) struct BatchInner<I, T, F> {
+    header: Header,
+    func: UnsafeCell<ManuallyDrop<F>>,
+    slots: Slots<I, T>,
+}
+
+// SAFETY: the closure is shared by the workers that run tasks (`F: Sync`) and
+// dropped by whichever thread releases the batch (`F: Send`). Each input and
+// result is owned by one thread at a time, handed over through the claim
+// cursor, the slot states and `pending` (see "Memory ordering" above), so
+// inputs and results only need `Send`.
+unsafe impl<I: Send, T: Send, F: Send + Sync> Sync for BatchInner<I, T, F> {}
+// SAFETY: as for `Sync`: every part is moved or shared only as allowed above.
+unsafe impl<I: Send, T: Send, F: Send + Sync> Send for BatchInner<I, T, F> {}
+
+impl<I, T, F> BatchInner<I, T, F>
+where
+    I: Send,
+    T: Send,
+    F: Fn(I) -> T + Send + Sync,
+{
+    pub(crate) fn new(
+        options: Options,
+        func: F,
+        inputs: Vec<I>,
+        scope: Arc<ScopeData>,
+        threads: usize,
+    ) -> Self {
+        let len = inputs.len();
+        let slots: Box<[Slot<I, T>]> = inputs
+            .into_iter()
+            .map(|input| Slot {
+                state: AtomicU8::new(INPUT),
+                value: UnsafeCell::new(SlotValue {
+                    input: ManuallyDrop::new(input),
+                }),
+            })
+            .collect();
+        BatchInner {
+            header: Header {
+                len,
+                cursor: CachePadded::new(AtomicUsize::new(0)),
+                pending: CachePadded::new(AtomicUsize::new(len)),
+                chunk: options.chunk,
+                threads: threads.max(1),
+                lane: if options.blocking {
+                    LaneKind::Blocking
+                } else {
+                    LaneKind::Cpu
+                },
+                name: options.name,
+                cancelled: AtomicBool::new(false),
+                panics: Mutex::new(Vec::new()),
+                broken_reason: Mutex::new(None),
+                failure_observed: AtomicBool::new(false),
+                handle_alive: AtomicBool::new(true),
+                released: AtomicBool::new(false),
+                done_lock: Mutex::new(()),
+                done: Condvar::new(),
+                scope,
+            },
+            func: UnsafeCell::new(ManuallyDrop::new(func)),
+            slots: UnsafeCell::new(ManuallyDrop::new(slots)),
+        }
+    }
+
+    /// The slots.
+    ///
+    /// # Safety
+    ///
+    /// The batch must not be released: the caller holds a claimed range, or
+    /// is a live handle (which keeps the batch from being released).
+    unsafe fn slots(&self) -> &[Slot<I, T>] {
+        // SAFETY: not released (caller's promise), so the box is alive; the
+        // box itself is only replaced by `release`.
+        unsafe { &*self.slots.get() }
+    }
+
+    /// Runs task `index`, which the calling thread claimed.
+    ///
+    /// # Safety
+    ///
+    /// `index` is in a range this thread claimed and has not run yet.
+    unsafe fn run_one(&self, func: &F, index: usize) {
+        // SAFETY: the batch is not released while a claimed task is pending.
+        let slot = unsafe { &self.slots()[index] };
+        // SAFETY: the claim gives this thread sole ownership of the slot,
+        // which still holds its input (state INPUT); reading it moves it out.
+        let input = unsafe { ManuallyDrop::into_inner(ptr::read(&(*slot.value.get()).input)) };
+        match catch_unwind(AssertUnwindSafe(|| func(input))) {
+            Ok(output) => {
+                // SAFETY: sole owner of the slot, whose input was moved out.
+                unsafe {
+                    ptr::write(
+                        slot.value.get(),
+                        SlotValue {
+                            output: ManuallyDrop::new(output),
+                        },
+                    )
+                };
+                slot.state.store(OK, Ordering::Release);
+            }
+            Err(payload) => {
+                let message = unwind::message(&*payload);
+                self.header.scope.drop_guarded(payload);
+                lock(&self.header.panics).push((index, message));
+                slot.state.store(PANICKED, Ordering::Release);
+            }
+        }
+    }
+
+    /// Lowers `pending` by `n` finished tasks; the thread that finishes the
+    /// last one wakes the waiters, releases the batch if its handle is gone,
+    /// and reports to the scope, in that order.
+    fn finish(&self, n: usize) {
+        if n == 0 || self.header.pending.fetch_sub(n, Ordering::SeqCst) != n {
+            return;
+        }
+        drop(lock(&self.header.done_lock));
+        self.header.done.notify_all();
+        if !self.header.handle_alive.load(Ordering::SeqCst) {
+            self.release_contents();
+        }
+        self.header.scope.batch_finished();
+    }
+
+    fn run_until(&self, deadline: Option<Instant>) {
+        let _running = RunningScope::enter(self.header.scope.id());
+        let mut wanted = 1usize;
+        loop {
+            if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+                return;
+            }
+            let want = if deadline.is_some() { 1 } else { wanted };
+            let Some(range) = self.header.claim(want) else {
+                return;
+            };
+            let started = Instant::now();
+            {
+                // SAFETY: a claimed range keeps `pending` above zero, so the
+                // batch is not released while `func` is borrowed; the borrow
+                // ends before `finish`.
+                let func: &F = unsafe { &*self.func.get() };
+                for index in range.clone() {
+                    // SAFETY: `index` was claimed just now by this thread.
+                    unsafe { self.run_one(func, index) };
+                }
+            }
+            let ran = range.len();
+            self.finish(ran);
+            let took = started.elapsed();
+            if took < CHUNK_TARGET {
+                wanted = wanted.saturating_mul(2);
+            } else if took > CHUNK_TARGET * 4 {
+                wanted = (wanted / 2).max(1);
+            }
+        }
+    }
+
+    fn release_contents(&self) {
+        if self.header.released.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        // SAFETY: `release` is only reached when no task can run (every task
+        // finished) and no handle can read a slot (the handle is gone, or the
+        // scope has ended its body), and `released` makes this the only call
+        // that takes the box.
+        let slots = unsafe { ManuallyDrop::take(&mut *self.slots.get()) };
+        for slot in slots.iter() {
+            match slot.state.load(Ordering::Acquire) {
+                INPUT => {
+                    // SAFETY: the task never ran, so the input is still there.
+                    let input =
+                        unsafe { ManuallyDrop::into_inner(ptr::read(&(*slot.value.get()).input)) };
+                    self.header.scope.drop_guarded(input);
+                }
+                OK => {
+                    // SAFETY: the result was written and never taken.
+                    let output =
+                        unsafe { ManuallyDrop::into_inner(ptr::read(&(*slot.value.get()).output)) };
+                    self.header.scope.drop_guarded(output);
+                }
+                _ => {}
+            }
+        }
+        drop(slots);
+        // SAFETY: as above, nobody can call the closure any more, and this is
+        // the only release.
+        let func = unsafe { ManuallyDrop::take(&mut *self.func.get()) };
+        self.header.scope.drop_guarded(func);
+    }
+
+    /// Takes the outcome of task `index`.
+    ///
+    /// # Safety
+    ///
+    /// The caller is the live handle, the task finished, and its outcome was
+    /// not taken before.
+    unsafe fn take(&self, index: usize) -> Result<T, TaskError> {
+        // SAFETY: a live handle keeps the batch from being released.
+        let slot = unsafe { &self.slots()[index] };
+        match slot.state.load(Ordering::Acquire) {
+            OK => {
+                slot.state.store(TAKEN, Ordering::Relaxed);
+                // SAFETY: state OK (loaded with Acquire) means the result was
+                // written and published; TAKEN keeps anyone from reading it
+                // again.
+                Ok(unsafe { ManuallyDrop::into_inner(ptr::read(&(*slot.value.get()).output)) })
+            }
+            _ => Err(self.error_of(index)),
+        }
+    }
+
+    fn error_of(&self, index: usize) -> TaskError {
+        // SAFETY: callers hold a live handle.
+        let state = unsafe { self.slots()[index].state.load(Ordering::Acquire) };
+        let kind = match state {
+            PANICKED => {
+                let message = lock(&self.header.panics)
+                    .iter()
+                    .find(|(i, _)| *i == index)
+                    .map(|(_, message)| message.clone())
+                    .unwrap_or_default();
+                TaskErrorKind::Panicked { message }
+            }
+            BROKEN => TaskErrorKind::PoolBroken {
+                reason: lock(&self.header.broken_reason).clone().unwrap_or_default(),
+            },
+            _ => TaskErrorKind::Cancelled,
+        };
+        TaskError {
+            index,
+            name: self.header.name.clone(),
+            kind,
+        }
+    }
+
+    fn is_failed_state(state: u8) -> bool {
+        matches!(state, PANICKED | CANCELLED | BROKEN)
+    }
+}
+
+impl<I, T, F> Job for BatchInner<I, T, F>
+where
+    I: Send,
+    T: Send,
+    F: Fn(I) -> T + Send + Sync,
+{
+    fn has_unclaimed(&self) -> bool {
+        self.header.cursor.load(Ordering::Relaxed) < self.header.len
+    }
+
+    fn run(&self) {
+        self.run_until(None);
+    }
+
+    fn fail_unclaimed(&self, kind: TaskErrorKind) -> usize {
+        let state = match &kind {
+            TaskErrorKind::PoolBroken { reason } => {
+                lock(&self.header.broken_reason).get_or_insert_with(|| reason.clone());
+                BROKEN
+            }
+            _ => {
+                self.header.cancelled.store(true, Ordering::Release);
+                CANCELLED
+            }
+        };
+        let first = self.header.cursor.swap(self.header.len, Ordering::AcqRel);
+        if first >= self.header.len {
+            return 0;
+        }
+        {
+            // SAFETY: the swap made this thread the owner of every index from
+            // `first` on, none of which started; the batch is not released
+            // while they are pending.
+            let slots = unsafe { self.slots() };
+            for slot in &slots[first..] {
+                // SAFETY: as above, the input is still in the slot.
+                let input =
+                    unsafe { ManuallyDrop::into_inner(ptr::read(&(*slot.value.get()).input)) };
+                self.header.scope.drop_guarded(input);
+                slot.state.store(state, Ordering::Release);
+            }
+        }
+        let failed = self.header.len - first;
+        self.finish(failed);
+        failed
+    }
+
+    fn release(&self) {
+        self.release_contents();
+    }
+
+    fn unobserved_panic(&self) -> Option<String> {
+        if self.header.failure_observed.load(Ordering::Acquire) {
+            return None;
+        }
+        let panics = lock(&self.header.panics);
+        let (index, message) = panics.iter().min_by_key(|(i, _)| *i)?;
+        let error = TaskError {
+            index: *index,
+            name: self.header.name.clone(),
+            kind: TaskErrorKind::Panicked {
+                message: message.clone(),
+            },
+        };
+        Some(if panics.len() > 1 {
+            format!("{error} (and {} more in the same batch)", panics.len() - 1)
+        } else {
+            error.to_string()
+        })
+    }
+
+    fn is_settled(&self) -> bool {
+        self.header.released.load(Ordering::Acquire)
+            && (self.header.failure_observed.load(Ordering::Acquire)
+                || lock(&self.header.panics).is_empty())
+    }
+}
+
+/// The typed view of a batch that its handle uses.
+pub(crate) trait BatchCore<T>: Job {
+    fn header(&self) -> &Header;
+    fn help(&self, deadline: Option<Instant>);
+    /// # Safety
+    /// See [`BatchInner::take`].
+    unsafe fn take(&self, index: usize) -> Result<T, TaskError>;
+    fn failed(&self, index: usize) -> Option<TaskError>;
+}
+
+impl<I, T, F> BatchCore<T> for BatchInner<I, T, F>
+where
+    I: Send,
+    T: Send,
+    F: Fn(I) -> T + Send + Sync,
+{
+    fn header(&self) -> &Header {
+        &self.header
+    }
+
+    fn help(&self, deadline: Option<Instant>) {
+        self.run_until(deadline);
+    }
+
+    unsafe fn take(&self, index: usize) -> Result<T, TaskError> {
+        // SAFETY: forwarded from the caller.
+        unsafe { BatchInner::take(self, index) }
+    }
+
+    fn failed(&self, index: usize) -> Option<TaskError> {
+        // SAFETY: only called through a live handle.
+        let state = unsafe { self.slots()[index].state.load(Ordering::Acquire) };
+        Self::is_failed_state(state).then(|| self.error_of(index))
+    }
+}
+
+/// The handle of a batch of tasks submitted to a [`Scope`](crate::Scope):
+/// wait for it, poll it, take its results, cancel it.
+///
+/// Python's `AsyncResult`: `wait`, `wait_timeout` (`wait(timeout)`),
+/// `is_ready` (`ready()`), `successful`, `get`, `get_timeout` (`get(timeout)`).
+///
+/// A `Batch` cannot outlive its scope, and the scope waits for every task
+/// whether or not its handle is kept, so dropping a handle neither cancels
+/// nor detaches its tasks.
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let data = vec![1, 2, 3, 4];
+/// pool_runtime::scope(|s| {
+///     let batch = s.map_async(|x: &i32| x * 10, &data);
+///     assert_eq!(batch.len(), 4);
+///     assert!(batch.wait_timeout(Duration::from_secs(60)));
+///     assert!(batch.is_ready());
+///     assert_eq!(batch.successful(), Some(true));
+///     assert_eq!(batch.get().unwrap(), [10, 20, 30, 40]);
+/// });
+/// ```
+///
+/// A handle cannot escape its scope:
+///
+/// ```compile_fail
+/// let escaped = pool_runtime::scope(|s| s.map_async(|x: u32| x, 0..4));
+/// ```
+#[must_use = "a batch runs whether or not its handle is kept; keep the handle to wait for it, take its results or see its failures"]
+pub struct Batch<'scope, T> {
+    inner: Arc<dyn BatchCore<T> + 'scope>,
+    _scope: PhantomData<&'scope ()>,
+}
+
+impl<'scope, T> Batch<'scope, T> {
+    pub(crate) fn new(inner: Arc<dyn BatchCore<T> + 'scope>) -> Self {
+        Batch {
+            inner,
+            _scope: PhantomData,
+        }
+    }
+
+    fn header(&self) -> &Header {
+        self.inner.header()
+    }
+
+    /// Waits until every task of the batch finished (ran, panicked or was
+    /// cancelled).
+    ///
+    /// Called from one of the pool's own workers (inside a task), the wait
+    /// runs this batch's tasks that no worker has claimed yet, instead of
+    /// sleeping, so tasks that wait on batches never deadlock the pool.
+    /// Called from any other thread, it blocks and runs nothing.
+    pub fn wait(&self) {
+        if self.header().is_complete() {
+            return;
+        }
+        if self.header().scope.registry().is_current_worker() {
+            self.inner.help(None);
+        }
+        self.header().block_until_complete(None);
+    }
+
+    /// Waits at most `timeout` for the batch; returns whether it is ready.
+    ///
+    /// From inside one of the pool's workers, the wait runs this batch's
+    /// unclaimed tasks one at a time while time remains, so it may overrun
+    /// `timeout` by the duration of the task it is running.
+    pub fn wait_timeout(&self, timeout: Duration) -> bool {
+        if self.header().is_complete() {
+            return true;
+        }
+        let deadline = Instant::now().checked_add(timeout);
+        if self.header().scope.registry().is_current_worker() {
+            self.inner.help(deadline);
+        }
+        match deadline {
+            Some(deadline) => self.header().block_until_complete(Some(deadline)),
+            None => self.header().block_until_complete(None),
+        }
+    }
+
+    /// Whether every task finished (Python's `ready()`).
+    pub fn is_ready(&self) -> bool {
+        self.header().is_complete()
+    }
+
+    /// `None` while the batch is not ready; then `Some(true)` if every task
+    /// succeeded, `Some(false)` if any panicked or was cancelled. Seeing
+    /// `Some(false)` counts as having reported the failure, so its panic is
+    /// not re-raised when the scope ends.
+    pub fn successful(&self) -> Option<bool> {
+        if !self.is_ready() {
+            return None;
+        }
+        let failed = (0..self.len()).any(|i| self.inner.failed(i).is_some());
+        if failed {
+            self.header()
+                .failure_observed
+                .store(true, Ordering::Release);
+        }
+        Some(!failed)
+    }
+
+    /// Waits for the batch and returns its results in submission order, or
+    /// the first failure in submission order.
+    pub fn get(self) -> Result<Vec<T>, TaskError> {
+        self.wait();
+        let mut results = Vec::with_capacity(self.len());
+        for index in 0..self.len() {
+            // SAFETY: this live handle is consumed by `get`, so each index is
+            // taken at most once, after the batch completed.
+            match unsafe { self.inner.take(index) } {
+                Ok(value) => results.push(value),
+                Err(error) => {
+                    self.header()
+                        .failure_observed
+                        .store(true, Ordering::Release);
+                    return Err(error);
+                }
+            }
+        }
+        Ok(results)
+    }
+
+    /// Like [`get`](Batch::get), but gives up after `timeout` and hands the
+    /// batch back in [`GetTimeoutError::Timeout`].
+    pub fn get_timeout(self, timeout: Duration) -> Result<Vec<T>, GetTimeoutError<'scope, T>> {
+        if !self.wait_timeout(timeout) {
+            return Err(GetTimeoutError::Timeout(self));
+        }
+        self.get().map_err(GetTimeoutError::Failed)
+    }
+
+    /// Every failed task, in submission order, once the batch is ready (empty
+    /// before). Counts as having reported the failures.
+    pub fn failures(&self) -> Vec<TaskError> {
+        if !self.is_ready() {
+            return Vec::new();
+        }
+        let failures: Vec<TaskError> = (0..self.len())
+            .filter_map(|i| self.inner.failed(i))
+            .collect();
+        if !failures.is_empty() {
+            self.header()
+                .failure_observed
+                .store(true, Ordering::Release);
+        }
+        failures
+    }
+
+    /// The number of tasks in the batch.
+    pub fn len(&self) -> usize {
+        self.header().len
+    }
+
+    /// Whether the batch has no task (it is then ready at once).
+    pub fn is_empty(&self) -> bool {
+        self.header().len == 0
+    }
+
+    /// How many tasks have finished so far (progress: `completed() / len()`).
+    ///
+    /// Workers report in chunks, so on a batch of tiny tasks the count moves
+    /// in steps; it reaches `len()` exactly when the batch is ready.
+    pub fn completed(&self) -> usize {
+        self.header().len - self.header().pending.load(Ordering::Acquire)
+    }
+
+    /// Keeps every task that has not started from ever starting (they report
+    /// [`TaskErrorKind::Cancelled`]); running tasks finish. Returns how many
+    /// tasks were cancelled.
+    pub fn cancel(&self) -> usize {
+        self.inner.fail_unclaimed(TaskErrorKind::Cancelled)
+    }
+
+    /// Whether [`cancel`](Batch::cancel) was called on this batch (or its
+    /// scope was terminated).
+    pub fn is_cancelled(&self) -> bool {
+        self.header().cancelled.load(Ordering::Acquire)
+    }
+
+    /// The name given to the batch's tasks, if any.
+    pub fn name(&self) -> Option<&str> {
+        self.header().name.as_deref()
+    }
+}
+
+impl<T> Drop for Batch<'_, T> {
+    fn drop(&mut self) {
+        self.header().handle_alive.store(false, Ordering::SeqCst);
+        if self.header().pending.load(Ordering::SeqCst) == 0 {
+            self.inner.release();
+        }
+    }
+}
+
+impl<T> fmt::Debug for Batch<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Batch")
+            .field("name", &self.name())
+            .field("len", &self.len())
+            .field("completed", &self.completed())
+            .field("ready", &self.is_ready())
+            .finish()
+    }
+}
+
+/// [`Batch::get_timeout`] did not return results.
+pub enum GetTimeoutError<'scope, T> {
+    /// The batch was not ready in time; here it is back, to wait again,
+    /// cancel, or drop.
+    Timeout(Batch<'scope, T>),
+    /// The batch finished, and this task failed (the first in submission order).
+    Failed(TaskError),
+}
+
+impl<T> fmt::Debug for GetTimeoutError<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            GetTimeoutError::Timeout(batch) => f.debug_tuple("Timeout").field(batch).finish(),
+            GetTimeoutError::Failed(error) => f.debug_tuple("Failed").field(error).finish(),
+        }
+    }
+}
+
+impl<T> fmt::Display for GetTimeoutError<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            GetTimeoutError::Timeout(batch) => write!(
+                f,
+                "timed out waiting for a batch: {} of {} tasks finished",
+                batch.completed(),
+                batch.len()
+            ),
+            GetTimeoutError::Failed(error) => error.fmt(f),
+        }
+    }
+}
+
+impl<T> std::error::Error for GetTimeoutError<'_, T> {}
+
+/// The handle of a single task (Python's `apply_async`): a [`Batch`] of one
+/// whose [`get`](Task::get) returns the one result.
+///
+/// ```
+/// let name = String::from("poolscope");
+/// pool_runtime::scope(|s| {
+///     let task = s.apply_async(|| name.len());
+///     assert_eq!(task.get().unwrap(), 9);
+/// });
+/// ```
+#[must_use = "a task runs whether or not its handle is kept; keep the handle to wait for it or take its result"]
+pub struct Task<'scope, T> {
+    batch: Batch<'scope, T>,
+}
+
+impl<'scope, T> Task<'scope, T> {
+    pub(crate) fn new(batch: Batch<'scope, T>) -> Self {
+        Task { batch }
+    }
+
+    /// Waits until the task finished. See [`Batch::wait`].
+    pub fn wait(&self) {
+        self.batch.wait()
+    }
+
+    /// Waits at most `timeout`; returns whether the task finished. See
+    /// [`Batch::wait_timeout`].
+    pub fn wait_timeout(&self, timeout: Duration) -> bool {
+        self.batch.wait_timeout(timeout)
+    }
+
+    /// Whether the task finished.
+    pub fn is_ready(&self) -> bool {
+        self.batch.is_ready()
+    }
+
+    /// `None` while running; then whether the task succeeded.
+    pub fn successful(&self) -> Option<bool> {
+        self.batch.successful()
+    }
+
+    /// Waits and returns the task's result, or why it has none.
+    pub fn get(self) -> Result<T, TaskError> {
+        let mut results = self.batch.get()?;
+        Ok(results.pop().expect("a task handle holds exactly one task"))
+    }
+
+    /// Like [`get`](Task::get), giving up after `timeout`.
+    pub fn get_timeout(self, timeout: Duration) -> Result<T, GetTimeoutError<'scope, T>> {
+        let mut results = self.batch.get_timeout(timeout)?;
+        Ok(results.pop().expect("a task handle holds exactly one task"))
+    }
+
+    /// Keeps the task from starting if it has not; returns whether it did.
+    pub fn cancel(&self) -> bool {
+        self.batch.cancel() == 1
+    }
+
+    /// The underlying one-task batch.
+    pub fn into_batch(self) -> Batch<'scope, T> {
+        self.batch
+    }
+}
+
+impl<T> fmt::Debug for Task<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Task")
+            .field("name", &self.batch.name())
+            .field("ready", &self.is_ready())
+            .finish()
+    }
+}

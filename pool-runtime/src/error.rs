@@ -1,0 +1,212 @@
+//! The errors a user of the runtime can see.
+
+use std::borrow::Cow;
+use std::fmt;
+
+/// Why one task of a batch produced no result.
+///
+/// Returned (as the first failure in submission order) by
+/// [`Batch::get`](crate::Batch::get) and listed by
+/// [`Batch::failures`](crate::Batch::failures).
+///
+/// ```
+/// let pool = pool_runtime::Pool::new(2).unwrap();
+/// pool.scope(|s| {
+///     let batch = s.map_async(|x: u32| if x == 2 { panic!("bad input {x}") } else { x }, 0..4);
+///     let err = batch.get().unwrap_err();
+///     assert_eq!(err.index(), 2);
+///     assert_eq!(err.panic_message(), Some("bad input 2"));
+///     assert_eq!(err.to_string(), "task 2 panicked: bad input 2");
+/// });
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskError {
+    pub(crate) index: usize,
+    pub(crate) name: Option<Cow<'static, str>>,
+    pub(crate) kind: TaskErrorKind,
+}
+
+/// What went wrong with a task; see [`TaskError::kind`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TaskErrorKind {
+    /// The task panicked; the panic message is kept.
+    Panicked {
+        /// The panic message (`"Box<dyn Any>"`-like text when it was not a string).
+        message: String,
+    },
+    /// The task never started: its batch was cancelled or its scope terminated.
+    Cancelled,
+    /// The task never started because the pool broke (a worker thread could
+    /// not be started); the reason is kept.
+    PoolBroken {
+        /// Why the pool is broken.
+        reason: String,
+    },
+}
+
+impl TaskError {
+    /// The task's position in its batch, counted from 0 in submission order.
+    pub fn index(&self) -> usize {
+        self.index
+    }
+
+    /// The task's name, when the batch was given one.
+    pub fn task_name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+
+    /// What went wrong.
+    pub fn kind(&self) -> &TaskErrorKind {
+        &self.kind
+    }
+
+    /// The panic message, when the task panicked.
+    pub fn panic_message(&self) -> Option<&str> {
+        match &self.kind {
+            TaskErrorKind::Panicked { message } => Some(message),
+            _ => None,
+        }
+    }
+
+    /// Whether the task panicked.
+    pub fn is_panic(&self) -> bool {
+        matches!(self.kind, TaskErrorKind::Panicked { .. })
+    }
+
+    /// Whether the task was cancelled before it started.
+    pub fn is_cancelled(&self) -> bool {
+        matches!(self.kind, TaskErrorKind::Cancelled)
+    }
+}
+
+impl fmt::Display for TaskError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "task {}", self.index)?;
+        if let Some(name) = &self.name {
+            write!(f, " (`{name}`)")?;
+        }
+        match &self.kind {
+            TaskErrorKind::Panicked { message } => write!(f, " panicked: {message}"),
+            TaskErrorKind::Cancelled => write!(f, " was cancelled before it started"),
+            TaskErrorKind::PoolBroken { reason } => {
+                write!(f, " never ran because the pool is broken: {reason}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for TaskError {}
+
+/// A batch could not be submitted; returned by the `try_` forms such as
+/// [`Scope::try_map_async`](crate::Scope::try_map_async).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SubmitError {
+    /// The scope was closed with [`Scope::close`](crate::Scope::close) (or is
+    /// ending); it accepts no more work.
+    Closed,
+    /// The scope was terminated with [`Scope::terminate`](crate::Scope::terminate).
+    Terminated,
+    /// The pool is broken and runs no more work.
+    PoolBroken {
+        /// Why the pool is broken.
+        reason: String,
+    },
+}
+
+impl fmt::Display for SubmitError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SubmitError::Closed => f.write_str(
+                "cannot submit to a closed poolscope scope: close() was called; submit before closing, or open a new scope",
+            ),
+            SubmitError::Terminated => f.write_str(
+                "cannot submit to a terminated poolscope scope: terminate() was called; open a new scope",
+            ),
+            SubmitError::PoolBroken { reason } => {
+                write!(f, "cannot submit to a broken poolscope pool ({reason}); build a new pool")
+            }
+        }
+    }
+}
+
+impl std::error::Error for SubmitError {}
+
+/// [`Scope::join`](crate::Scope::join) was called where it cannot work;
+/// returned by [`Scope::try_join`](crate::Scope::try_join).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum JoinError {
+    /// The scope is still open: more tasks could arrive, so join would not
+    /// know when to stop waiting.
+    StillOpen,
+    /// join() was called from inside one of the scope's own tasks, which
+    /// would wait for itself.
+    FromOwnTask,
+}
+
+impl fmt::Display for JoinError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            JoinError::StillOpen => f.write_str(
+                "join() called on a poolscope scope that is still open: call close() (or terminate()) first",
+            ),
+            JoinError::FromOwnTask => f.write_str(
+                "join() called from inside one of the scope's own tasks, which would wait for itself: join from the code that opened the scope",
+            ),
+        }
+    }
+}
+
+impl std::error::Error for JoinError {}
+
+/// A pool could not be built; returned by
+/// [`PoolBuilder::build`](crate::PoolBuilder::build).
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// `threads(0)` was asked for; a pool needs at least one thread.
+    ZeroThreads,
+    /// The operating system refused to start a worker thread.
+    Spawn {
+        /// Which worker (0-based).
+        thread: usize,
+        /// What the operating system said.
+        source: std::io::Error,
+    },
+    /// A thread start hook panicked, so the pool's threads are not in the
+    /// state the hook promised.
+    StartHookPanicked {
+        /// Which worker (0-based).
+        thread: usize,
+        /// The panic message.
+        message: String,
+    },
+}
+
+impl fmt::Display for BuildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BuildError::ZeroThreads => f.write_str(
+                "a poolscope pool needs at least one thread, but threads = 0 was given; pass 1 or more (or omit it for one per core)",
+            ),
+            BuildError::Spawn { thread, source } => {
+                write!(f, "could not start poolscope worker thread {thread}: {source}")
+            }
+            BuildError::StartHookPanicked { thread, message } => write!(
+                f,
+                "the thread start hook panicked on poolscope worker thread {thread}: {message}"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for BuildError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            BuildError::Spawn { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,36 @@
+//! The runtime behind [poolscope](https://docs.rs/poolscope): pools of worker
+//! threads, scopes whose tasks may borrow from the caller's stack, and batch
+//! handles to wait for them.
+//!
+//! ```
+//! use pool_runtime::Pool;
+//!
+//! let pool = Pool::new(4).unwrap();
+//! let words = vec!["a".to_string(), "bb".into(), "ccc".into()];
+//! let lens = pool.scope(|s| {
+//!     let batch = s.map_async(|w: &String| w.len(), &words);
+//!     batch.get()
+//! });
+//! assert_eq!(lens.unwrap(), [1, 2, 3]);
+//! ```
+//!
+//! Most users reach this crate through the `poolscope` facade and its
+//! macros; it is usable alone.
+
+#![deny(missing_docs, missing_debug_implementations)]
+
+mod batch;
+mod error;
+mod job;
+mod pool;
+mod primitive;
+mod registry;
+mod scope;
+mod unwind;
+
+pub use batch::{Batch, GetTimeoutError, Task};
+pub use error::{BuildError, JoinError, SubmitError, TaskError, TaskErrorKind};
+pub use pool::{
+    scope, Pool, PoolBuilder, DEFAULT_BLOCKING_IDLE_TIMEOUT, DEFAULT_MAX_BLOCKING_THREADS,
+};
+pub use scope::{BatchBuilder, Scope, StarCall};

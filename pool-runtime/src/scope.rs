@@ -1,0 +1,723 @@
+//! Scopes: where tasks are submitted, and what waits for them.
+
+use std::borrow::Cow;
+use std::cell::RefCell;
+use std::fmt;
+use std::marker::PhantomData;
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+
+use crate::batch::{Batch, BatchInner, Options, Task};
+use crate::error::{JoinError, SubmitError, TaskError, TaskErrorKind};
+use crate::job::{erase, Job, JobRef};
+use crate::primitive::{lock, wait, Arc, AtomicBool, AtomicUsize, Condvar, Mutex, Ordering};
+use crate::registry::Registry;
+use crate::unwind::{self, AbortOnUnwind};
+
+static NEXT_SCOPE_ID: AtomicUsize = AtomicUsize::new(1);
+
+thread_local! {
+    /// The scopes whose tasks this thread is running right now, innermost
+    /// last; lets `join()` refuse to wait for the task it is called from.
+    static RUNNING: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Marks the calling thread as running a task of a scope while alive.
+pub(crate) struct RunningScope(());
+
+impl RunningScope {
+    pub(crate) fn enter(scope: usize) -> RunningScope {
+        RUNNING.with(|running| running.borrow_mut().push(scope));
+        RunningScope(())
+    }
+
+    fn is_running(scope: usize) -> bool {
+        RUNNING.with(|running| running.borrow().contains(&scope))
+    }
+}
+
+impl Drop for RunningScope {
+    fn drop(&mut self) {
+        RUNNING.with(|running| running.borrow_mut().pop());
+    }
+}
+
+struct ScopeState {
+    batches: Vec<JobRef>,
+    /// Batches before this index have no unclaimed task left.
+    help_from: usize,
+    /// Length at which the batch list is next pruned of settled batches.
+    prune_at: usize,
+    waiters: usize,
+    closed: bool,
+    drop_panics: Vec<String>,
+}
+
+/// The shared state of one scope, kept alive by its batches.
+///
+/// ## Memory ordering
+///
+/// `pending` counts batches submitted and not finished. Submission raises it
+/// under the state mutex, after checking `closed` under the same mutex, so a
+/// submission either happens before the close or is refused. The thread that
+/// finishes a batch's last task lowers it with `SeqCst` after its last touch
+/// of the batch's borrowed data, then takes the mutex to notify, so a waiter
+/// that saw a non-zero count under the mutex cannot miss the wake-up.
+pub(crate) struct ScopeData {
+    id: usize,
+    registry: Arc<Registry>,
+    pending: AtomicUsize,
+    terminated: AtomicBool,
+    state: Mutex<ScopeState>,
+    changed: Condvar,
+}
+
+impl ScopeData {
+    fn new(registry: Arc<Registry>) -> ScopeData {
+        ScopeData {
+            id: NEXT_SCOPE_ID.fetch_add(1, Ordering::Relaxed),
+            registry,
+            pending: AtomicUsize::new(0),
+            terminated: AtomicBool::new(false),
+            state: Mutex::new(ScopeState {
+                batches: Vec::new(),
+                help_from: 0,
+                prune_at: 64,
+                waiters: 0,
+                closed: false,
+                drop_panics: Vec::new(),
+            }),
+            changed: Condvar::new(),
+        }
+    }
+
+    pub(crate) fn id(&self) -> usize {
+        self.id
+    }
+
+    pub(crate) fn registry(&self) -> &Arc<Registry> {
+        &self.registry
+    }
+
+    /// Drops `value`, keeping a panic in its destructor for the scope end.
+    pub(crate) fn drop_guarded<V>(&self, value: V) {
+        if !std::mem::needs_drop::<V>() {
+            return;
+        }
+        if let Err(payload) = catch_unwind(AssertUnwindSafe(move || drop(value))) {
+            let message = unwind::message(&*payload);
+            // A payload whose own destructor panics is leaked, not dropped.
+            std::mem::forget(payload);
+            lock(&self.state).drop_panics.push(format!(
+                "a destructor panicked while dropping a task's closure, input or result: {message}"
+            ));
+        }
+    }
+
+    pub(crate) fn batch_finished(&self) {
+        if self.pending.fetch_sub(1, Ordering::SeqCst) == 1 {
+            drop(lock(&self.state));
+            self.changed.notify_all();
+        }
+    }
+
+    fn close(&self) {
+        lock(&self.state).closed = true;
+    }
+
+    fn is_closed(&self) -> bool {
+        lock(&self.state).closed
+    }
+
+    /// Registers a job, or refuses it if the scope is closed.
+    fn register(&self, job: &JobRef, counted: bool) -> Result<(), SubmitError> {
+        let mut state = lock(&self.state);
+        if state.closed {
+            return Err(if self.terminated.load(Ordering::Relaxed) {
+                SubmitError::Terminated
+            } else {
+                SubmitError::Closed
+            });
+        }
+        if counted {
+            self.pending.fetch_add(1, Ordering::SeqCst);
+        }
+        if state.batches.len() >= state.prune_at {
+            state.batches.retain(|job| !job.is_settled());
+            state.help_from = 0;
+            state.prune_at = (state.batches.len() * 2).max(64);
+        }
+        state.batches.push(job.clone());
+        if state.waiters > 0 {
+            self.changed.notify_all();
+        }
+        Ok(())
+    }
+
+    /// Waits until every batch submitted to the scope finished. On one of
+    /// the pool's workers, runs the scope's unclaimed tasks meanwhile.
+    fn wait_all(&self) {
+        let helping = self.registry.is_current_worker();
+        let mut state = lock(&self.state);
+        loop {
+            if self.pending.load(Ordering::SeqCst) == 0 {
+                return;
+            }
+            if helping {
+                while state.help_from < state.batches.len()
+                    && !state.batches[state.help_from].has_unclaimed()
+                {
+                    state.help_from += 1;
+                }
+                if let Some(job) = state.batches.get(state.help_from).cloned() {
+                    drop(state);
+                    job.run();
+                    state = lock(&self.state);
+                    continue;
+                }
+            }
+            state.waiters += 1;
+            state = wait(&self.changed, state);
+            state.waiters -= 1;
+        }
+    }
+
+    fn terminate(&self) {
+        let batches = {
+            let mut state = lock(&self.state);
+            state.closed = true;
+            self.terminated.store(true, Ordering::Relaxed);
+            state.batches.clone()
+        };
+        for job in batches {
+            job.fail_unclaimed(TaskErrorKind::Cancelled);
+        }
+    }
+
+    /// After the last task finished: releases every batch on this thread and
+    /// returns what must be re-raised (panics no handle reported, panicking
+    /// destructors).
+    fn settle(&self) -> Option<String> {
+        let batches = std::mem::take(&mut lock(&self.state).batches);
+        let mut unreported: Vec<String> = batches
+            .iter()
+            .filter_map(|job| job.unobserved_panic())
+            .collect();
+        for job in &batches {
+            job.release();
+        }
+        drop(batches);
+        unreported.append(&mut lock(&self.state).drop_panics);
+        if unreported.is_empty() {
+            return None;
+        }
+        let mut message = format!(
+            "poolscope: {} task panic{} never reported by a batch handle (call get(), successful() or failures() on the handle to handle them): ",
+            unreported.len(),
+            if unreported.len() == 1 { " was" } else { "s were" }
+        );
+        message.push_str(&unreported.join("; "));
+        Some(message)
+    }
+}
+
+/// Opens a scope on `registry`, runs `body`, then closes the scope and waits
+/// for every task, on every path.
+pub(crate) fn run_scope<'env, F, R>(registry: &Arc<Registry>, body: F) -> R
+where
+    F: for<'scope> FnOnce(&'scope Scope<'scope, 'env>) -> R,
+{
+    registry.add_user();
+    let scope = Scope {
+        data: Arc::new(ScopeData::new(registry.clone())),
+        threads: registry.threads(),
+        scope: PhantomData,
+        env: PhantomData,
+    };
+    let result = catch_unwind(AssertUnwindSafe(|| body(&scope)));
+    // Nothing below may unwind before every task finished: a task could
+    // otherwise still be using data borrowed from the caller's stack.
+    let guard = AbortOnUnwind("waiting for the tasks of a poolscope scope");
+    scope.data.close();
+    scope.data.wait_all();
+    let unreported = scope.data.settle();
+    guard.disarm();
+
+    if registry.remove_user() {
+        registry.join_threads();
+    }
+    match result {
+        Err(payload) => resume_unwind(payload),
+        Ok(value) => {
+            if let Some(message) = unreported {
+                panic!("{message}");
+            }
+            value
+        }
+    }
+}
+
+/// A scope of tasks on a pool: tasks submitted here may borrow anything that
+/// outlives the scope, and the scope does not end before every one of them
+/// finished.
+///
+/// Opened with [`Pool::scope`](crate::Pool::scope) or [`scope`](crate::scope)
+/// (the default pool). The two lifetimes work as in `std::thread::Scope`:
+/// `'env` is what tasks may borrow, `'scope` the scope itself.
+///
+/// `Scope` is `Sync`, so a task may take the scope and submit batches of its
+/// own. Write such helpers with `&'s Scope<'s, '_>` (the same lifetime twice)
+/// so that the scope can be moved into the tasks they submit:
+///
+/// ```
+/// use pool_runtime::Scope;
+///
+/// fn fib<'s>(pool: &'s Scope<'s, '_>, n: u64) -> u64 {
+///     if n < 2 {
+///         return n;
+///     }
+///     let parts = pool.map_async(move |k| fib(pool, k), [n - 1, n - 2]);
+///     parts.get().unwrap().iter().sum()
+/// }
+///
+/// let pool = pool_runtime::Pool::new(1).unwrap();
+/// assert_eq!(pool.scope(|s| fib(s, 15)), 610);
+/// ```
+///
+/// Tasks may only borrow what outlives the scope:
+///
+/// ```compile_fail
+/// pool_runtime::scope(|s| {
+///     let local = vec![1, 2, 3];
+///     s.apply_async(|| local.len());
+/// });
+/// ```
+pub struct Scope<'scope, 'env: 'scope> {
+    data: Arc<ScopeData>,
+    threads: usize,
+    scope: PhantomData<&'scope mut &'scope ()>,
+    env: PhantomData<&'env mut &'env ()>,
+}
+
+impl<'scope, 'env> Scope<'scope, 'env> {
+    /// Starts a batch with options (name, blocking lane, chunk size).
+    ///
+    /// ```
+    /// pool_runtime::scope(|s| {
+    ///     let batch = s.batch().name("square").chunk(4).map_async(|x: u64| x * x, 0..16);
+    ///     assert_eq!(batch.name(), Some("square"));
+    ///     assert_eq!(batch.get().unwrap()[15], 225);
+    /// });
+    /// ```
+    pub fn batch(&'scope self) -> BatchBuilder<'scope, 'env> {
+        BatchBuilder {
+            scope: self,
+            options: Options::default(),
+        }
+    }
+
+    /// Submits one task (Python's `apply_async`).
+    ///
+    /// # Panics
+    ///
+    /// If the scope is closed or terminated, or the pool is broken; see
+    /// [`try_apply_async`](Scope::try_apply_async).
+    pub fn apply_async<F, T>(&'scope self, task: F) -> Task<'scope, T>
+    where
+        F: FnOnce() -> T + Send + 'scope,
+        T: Send + 'scope,
+    {
+        self.batch().apply_async(task)
+    }
+
+    /// Submits one task, or says why it cannot.
+    pub fn try_apply_async<F, T>(&'scope self, task: F) -> Result<Task<'scope, T>, SubmitError>
+    where
+        F: FnOnce() -> T + Send + 'scope,
+        T: Send + 'scope,
+    {
+        self.batch().try_apply_async(task)
+    }
+
+    /// Submits one task per item, `task(item)` (Python's `map_async`). The
+    /// items are collected on the calling thread before anything runs.
+    ///
+    /// # Panics
+    ///
+    /// If the scope is closed or terminated, or the pool is broken; see
+    /// [`try_map_async`](Scope::try_map_async).
+    pub fn map_async<F, I, T>(&'scope self, task: F, items: I) -> Batch<'scope, T>
+    where
+        F: Fn(I::Item) -> T + Send + Sync + 'scope,
+        I: IntoIterator,
+        I::Item: Send + 'scope,
+        T: Send + 'scope,
+    {
+        self.batch().map_async(task, items)
+    }
+
+    /// Submits one task per item, or says why it cannot.
+    ///
+    /// ```
+    /// use pool_runtime::SubmitError;
+    ///
+    /// pool_runtime::scope(|s| {
+    ///     s.close();
+    ///     let refused = s.try_map_async(|x: u8| x, [1, 2]).unwrap_err();
+    ///     assert_eq!(refused, SubmitError::Closed);
+    /// });
+    /// ```
+    pub fn try_map_async<F, I, T>(
+        &'scope self,
+        task: F,
+        items: I,
+    ) -> Result<Batch<'scope, T>, SubmitError>
+    where
+        F: Fn(I::Item) -> T + Send + Sync + 'scope,
+        I: IntoIterator,
+        I::Item: Send + 'scope,
+        T: Send + 'scope,
+    {
+        self.batch().try_map_async(task, items)
+    }
+
+    /// Submits one task per tuple of arguments, `task(a, b, ...)` (Python's
+    /// `starmap_async`).
+    ///
+    /// ```
+    /// fn add(a: i32, b: i32) -> i32 {
+    ///     a + b
+    /// }
+    /// pool_runtime::scope(|s| {
+    ///     let sums = s.starmap_async(add, [(1, 2), (3, 4)]);
+    ///     assert_eq!(sums.get().unwrap(), [3, 7]);
+    /// });
+    /// ```
+    pub fn starmap_async<F, I, T>(&'scope self, task: F, items: I) -> Batch<'scope, T>
+    where
+        F: StarCall<I::Item, Output = T> + Send + Sync + 'scope,
+        I: IntoIterator,
+        I::Item: Send + 'scope,
+        T: Send + 'scope,
+    {
+        self.batch().starmap_async(task, items)
+    }
+
+    /// Runs one task on the pool and waits for it (Python's `apply`).
+    pub fn apply<F, T>(&'scope self, task: F) -> Result<T, TaskError>
+    where
+        F: FnOnce() -> T + Send + 'scope,
+        T: Send + 'scope,
+    {
+        self.apply_async(task).get()
+    }
+
+    /// Runs one task per item and waits for their results, in order
+    /// (Python's `map`).
+    ///
+    /// ```
+    /// let words = ["a", "bb", "ccc"];
+    /// let lens = pool_runtime::scope(|s| s.map(|w: &&str| w.len(), &words)).unwrap();
+    /// assert_eq!(lens, [1, 2, 3]);
+    /// ```
+    pub fn map<F, I, T>(&'scope self, task: F, items: I) -> Result<Vec<T>, TaskError>
+    where
+        F: Fn(I::Item) -> T + Send + Sync + 'scope,
+        I: IntoIterator,
+        I::Item: Send + 'scope,
+        T: Send + 'scope,
+    {
+        self.map_async(task, items).get()
+    }
+
+    /// Runs one task per tuple of arguments and waits (Python's `starmap`).
+    pub fn starmap<F, I, T>(&'scope self, task: F, items: I) -> Result<Vec<T>, TaskError>
+    where
+        F: StarCall<I::Item, Output = T> + Send + Sync + 'scope,
+        I: IntoIterator,
+        I::Item: Send + 'scope,
+        T: Send + 'scope,
+    {
+        self.starmap_async(task, items).get()
+    }
+
+    /// Refuses every later submission; tasks already submitted still run.
+    /// Idempotent.
+    pub fn close(&self) {
+        self.data.close();
+    }
+
+    /// Whether [`close`](Scope::close) or [`terminate`](Scope::terminate)
+    /// was called.
+    pub fn is_closed(&self) -> bool {
+        self.data.is_closed()
+    }
+
+    /// Waits for every task ever submitted to this scope, whether or not its
+    /// handle was kept.
+    ///
+    /// # Panics
+    ///
+    /// If the scope is still open (call [`close`](Scope::close) first), or
+    /// when called from inside one of the scope's own tasks (it would wait
+    /// for itself). [`try_join`](Scope::try_join) returns these as errors.
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    ///
+    /// let done = AtomicUsize::new(0);
+    /// pool_runtime::scope(|s| {
+    ///     let _ = s.map_async(|_| done.fetch_add(1, Ordering::SeqCst), 0..5);
+    ///     let _ = s.map_async(|_| done.fetch_add(1, Ordering::SeqCst), 5..10);
+    ///     s.close();
+    ///     s.join();
+    ///     assert_eq!(done.load(Ordering::SeqCst), 10);
+    /// });
+    /// ```
+    pub fn join(&self) {
+        if let Err(error) = self.try_join() {
+            panic!("{error}");
+        }
+    }
+
+    /// [`join`](Scope::join), returning misuse as an error instead of
+    /// panicking.
+    ///
+    /// ```
+    /// use pool_runtime::JoinError;
+    ///
+    /// pool_runtime::scope(|s| {
+    ///     assert_eq!(s.try_join(), Err(JoinError::StillOpen));
+    ///     s.close();
+    ///     assert_eq!(s.try_join(), Ok(()));
+    /// });
+    /// ```
+    pub fn try_join(&self) -> Result<(), JoinError> {
+        if !self.data.is_closed() {
+            return Err(JoinError::StillOpen);
+        }
+        if RunningScope::is_running(self.data.id) {
+            return Err(JoinError::FromOwnTask);
+        }
+        self.data.wait_all();
+        Ok(())
+    }
+
+    /// Closes the scope and keeps every queued task from starting (their
+    /// handles report [`TaskErrorKind::Cancelled`]); running tasks finish.
+    pub fn terminate(&self) {
+        self.data.terminate();
+    }
+
+    /// The number of CPU worker threads of the scope's pool.
+    pub fn threads(&self) -> usize {
+        self.threads
+    }
+
+    fn submit<I, T, F>(
+        &'scope self,
+        options: Options,
+        func: F,
+        inputs: Vec<I>,
+    ) -> Result<Batch<'scope, T>, SubmitError>
+    where
+        I: Send + 'scope,
+        T: Send + 'scope,
+        F: Fn(I) -> T + Send + Sync + 'scope,
+    {
+        let registry = &self.data.registry;
+        if let Some(reason) = registry.broken_reason() {
+            return Err(SubmitError::PoolBroken { reason });
+        }
+        let len = inputs.len();
+        let inner = Arc::new(BatchInner::new(
+            options,
+            func,
+            inputs,
+            self.data.clone(),
+            self.threads,
+        ));
+        let lane = inner_lane(&inner);
+        let job: Arc<dyn Job + 'scope> = inner.clone();
+        // SAFETY: this scope, which the batch belongs to, waits for every
+        // registered job to finish and releases it before `run_scope`
+        // returns (see `erase`); the job is registered right below, or
+        // released right here if the scope refuses it.
+        let job = unsafe { erase(job) };
+        if let Err(error) = self.data.register(&job, len > 0) {
+            job.release();
+            return Err(error);
+        }
+        if len > 0 {
+            registry.push(job, len, lane);
+            if let Some(reason) = registry.broken_reason() {
+                inner.fail_unclaimed(TaskErrorKind::PoolBroken { reason });
+            }
+        }
+        Ok(Batch::new(inner))
+    }
+}
+
+fn inner_lane<I, T, F>(inner: &BatchInner<I, T, F>) -> crate::registry::LaneKind
+where
+    I: Send,
+    T: Send,
+    F: Fn(I) -> T + Send + Sync,
+{
+    crate::batch::BatchCore::header(inner).lane()
+}
+
+impl fmt::Debug for Scope<'_, '_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Scope")
+            .field("threads", &self.threads)
+            .field("closed", &self.is_closed())
+            .field(
+                "pending_batches",
+                &self.data.pending.load(Ordering::Relaxed),
+            )
+            .finish()
+    }
+}
+
+/// Options for one batch, started with [`Scope::batch`].
+#[must_use = "a batch builder submits nothing until map_async, apply_async or starmap_async is called"]
+pub struct BatchBuilder<'scope, 'env> {
+    scope: &'scope Scope<'scope, 'env>,
+    options: Options,
+}
+
+impl<'scope, 'env> BatchBuilder<'scope, 'env> {
+    /// Names the batch's tasks; the name shows in their errors and in panic
+    /// reports.
+    pub fn name(mut self, name: impl Into<Cow<'static, str>>) -> Self {
+        self.options.name = Some(name.into());
+        self
+    }
+
+    /// Routes the batch to the pool's blocking lane (for I/O and sleeps):
+    /// extra threads, started on demand, so that CPU tasks keep one worker
+    /// per core. Blocking tasks are claimed one at a time.
+    pub fn blocking(mut self, blocking: bool) -> Self {
+        self.options.blocking = blocking;
+        self
+    }
+
+    /// Makes workers claim `chunk` tasks at a time instead of the adaptive
+    /// default (which starts at one and grows while tasks are short).
+    ///
+    /// # Panics
+    ///
+    /// If `chunk` is 0.
+    pub fn chunk(mut self, chunk: usize) -> Self {
+        assert!(chunk > 0, "poolscope: chunk = 0 is not a chunk size; pass 1 or more, or leave it out for adaptive chunks");
+        self.options.chunk = Some(chunk);
+        self
+    }
+
+    /// Submits one task per item; see [`Scope::map_async`].
+    pub fn map_async<F, I, T>(self, task: F, items: I) -> Batch<'scope, T>
+    where
+        F: Fn(I::Item) -> T + Send + Sync + 'scope,
+        I: IntoIterator,
+        I::Item: Send + 'scope,
+        T: Send + 'scope,
+    {
+        self.try_map_async(task, items)
+            .unwrap_or_else(|error| panic!("{error}"))
+    }
+
+    /// Submits one task per item, or says why it cannot.
+    pub fn try_map_async<F, I, T>(self, task: F, items: I) -> Result<Batch<'scope, T>, SubmitError>
+    where
+        F: Fn(I::Item) -> T + Send + Sync + 'scope,
+        I: IntoIterator,
+        I::Item: Send + 'scope,
+        T: Send + 'scope,
+    {
+        if self.scope.is_closed() {
+            // Refuse before evaluating a possibly long iterator.
+            return Err(if self.scope.data.terminated.load(Ordering::Relaxed) {
+                SubmitError::Terminated
+            } else {
+                SubmitError::Closed
+            });
+        }
+        let inputs: Vec<I::Item> = items.into_iter().collect();
+        self.scope.submit(self.options, task, inputs)
+    }
+
+    /// Submits one task per tuple of arguments; see [`Scope::starmap_async`].
+    pub fn starmap_async<F, I, T>(self, task: F, items: I) -> Batch<'scope, T>
+    where
+        F: StarCall<I::Item, Output = T> + Send + Sync + 'scope,
+        I: IntoIterator,
+        I::Item: Send + 'scope,
+        T: Send + 'scope,
+    {
+        self.map_async(move |args| task.star_call(args), items)
+    }
+
+    /// Submits one task; see [`Scope::apply_async`].
+    pub fn apply_async<F, T>(self, task: F) -> Task<'scope, T>
+    where
+        F: FnOnce() -> T + Send + 'scope,
+        T: Send + 'scope,
+    {
+        self.try_apply_async(task)
+            .unwrap_or_else(|error| panic!("{error}"))
+    }
+
+    /// Submits one task, or says why it cannot.
+    pub fn try_apply_async<F, T>(self, task: F) -> Result<Task<'scope, T>, SubmitError>
+    where
+        F: FnOnce() -> T + Send + 'scope,
+        T: Send + 'scope,
+    {
+        let batch = self
+            .scope
+            .submit(self.options, |task: F| task(), vec![task])?;
+        Ok(Task::new(batch))
+    }
+}
+
+impl fmt::Debug for BatchBuilder<'_, '_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BatchBuilder")
+            .field("options", &self.options)
+            .finish()
+    }
+}
+
+/// A function called with its arguments packed in a tuple, for
+/// [`Scope::starmap_async`]. Implemented for every `Fn` of up to eight
+/// arguments.
+pub trait StarCall<Args> {
+    /// What the function returns.
+    type Output;
+    /// Calls the function with the tuple's fields as arguments.
+    fn star_call(&self, args: Args) -> Self::Output;
+}
+
+macro_rules! star_call {
+    ($($arg:ident)*) => {
+        impl<Func, Out, $($arg,)*> StarCall<($($arg,)*)> for Func
+        where
+            Func: Fn($($arg),*) -> Out,
+        {
+            type Output = Out;
+            #[allow(non_snake_case)]
+            fn star_call(&self, ($($arg,)*): ($($arg,)*)) -> Out {
+                self($($arg),*)
+            }
+        }
+    };
+}
+
+star_call!(A);
+star_call!(A B);
+star_call!(A B C);
+star_call!(A B C D);
+star_call!(A B C D E);
+star_call!(A B C D E G);
+star_call!(A B C D E G H);
+star_call!(A B C D E G H J);
