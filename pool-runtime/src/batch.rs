@@ -93,6 +93,9 @@ pub(crate) struct Header {
     failure_observed: AtomicBool,
     handle_alive: AtomicBool,
     released: AtomicBool,
+    /// Threads blocked in `block_until_complete`; the last finisher skips
+    /// the (system-call) notification when there are none.
+    waiters: AtomicUsize,
     done_lock: Mutex<()>,
     done: Condvar,
     scope: Arc<ScopeData>,
@@ -149,8 +152,10 @@ impl Header {
             backoff.snooze();
         }
         let mut guard = lock(&self.done_lock);
+        self.waiters.fetch_add(1, Ordering::SeqCst);
+        let _registered = DecrementOnDrop(&self.waiters);
         loop {
-            if self.is_complete() {
+            if self.pending.load(Ordering::SeqCst) == 0 {
                 return true;
             }
             match deadline {
@@ -164,6 +169,15 @@ impl Header {
                 }
             }
         }
+    }
+}
+
+/// Lowers a waiter count when dropped.
+struct DecrementOnDrop<'a>(&'a AtomicUsize);
+
+impl Drop for DecrementOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -225,6 +239,7 @@ where
                 failure_observed: AtomicBool::new(false),
                 handle_alive: AtomicBool::new(true),
                 released: AtomicBool::new(false),
+                waiters: AtomicUsize::new(0),
                 done_lock: Mutex::new(()),
                 done: Condvar::new(),
                 scope,
@@ -286,8 +301,14 @@ where
         if n == 0 || self.header.pending.fetch_sub(n, Ordering::SeqCst) != n {
             return;
         }
-        drop(lock(&self.header.done_lock));
-        self.header.done.notify_all();
+        // Waiters register (SeqCst) before they check `pending` (SeqCst);
+        // this thread lowered `pending` before reading the count, so one of
+        // the two sees the other. The lock makes sure a registered waiter is
+        // already asleep on the condition variable when it is notified.
+        if self.header.waiters.load(Ordering::SeqCst) > 0 {
+            drop(lock(&self.header.done_lock));
+            self.header.done.notify_all();
+        }
         if !self.header.handle_alive.load(Ordering::SeqCst) {
             self.release_contents();
         }
@@ -305,7 +326,9 @@ where
             let Some(range) = self.header.claim(want) else {
                 return;
             };
-            let started = Instant::now();
+            // The last chunk needs no timing: there is nothing left to adapt.
+            let timed = range.end < self.header.len;
+            let started = timed.then(Instant::now);
             {
                 // SAFETY: a claimed range keeps `pending` above zero, so the
                 // batch is not released while `func` is borrowed; the borrow
@@ -318,6 +341,9 @@ where
             }
             let ran = range.len();
             self.finish(ran);
+            let Some(started) = started else {
+                continue;
+            };
             let took = started.elapsed();
             if took < CHUNK_TARGET {
                 wanted = wanted.saturating_mul(2);

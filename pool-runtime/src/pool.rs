@@ -123,6 +123,11 @@ impl Pool {
     }
 }
 
+// A pool keeps no state that a panic could leave half-updated: every lock it
+// takes ignores poisoning because its critical sections run no user code.
+impl std::panic::UnwindSafe for Pool {}
+impl std::panic::RefUnwindSafe for Pool {}
+
 impl Drop for Pool {
     fn drop(&mut self) {
         if self.owned && self.registry.remove_user() {

@@ -99,6 +99,9 @@ impl LaneState {
 struct Lane {
     state: Mutex<LaneState>,
     queued: AtomicUsize,
+    /// Threads spinning for work right now: a submission leaves that much
+    /// work to them instead of waking sleepers.
+    spinning: AtomicUsize,
 }
 
 impl Lane {
@@ -106,6 +109,7 @@ impl Lane {
         Lane {
             state: Mutex::new(LaneState::default()),
             queued: AtomicUsize::new(0),
+            spinning: AtomicUsize::new(0),
         }
     }
 }
@@ -271,10 +275,13 @@ impl Registry {
             let mut state = lock(&lane.state);
             state.jobs.push_back(job);
             lane.queued.fetch_add(1, Ordering::Relaxed);
-            let wake = state.take_sleepers(tasks);
+            // A spinning thread re-checks the queue under this lock before it
+            // sleeps, so leaving work to spinners cannot strand it.
+            let spinning = lane.spinning.load(Ordering::SeqCst);
+            let wake = state.take_sleepers(tasks.saturating_sub(spinning));
             let mut spawn = 0;
             if kind == LaneKind::Blocking {
-                let missing = tasks - wake.len();
+                let missing = tasks.saturating_sub(spinning + wake.len());
                 let room = self.config.max_blocking_threads.saturating_sub(state.live);
                 spawn = missing.min(room);
                 state.live += spawn;
@@ -345,6 +352,10 @@ impl Registry {
     }
 
     fn cpu_main(&self) {
+        let me = Arc::new(Sleeper {
+            thread: thread::current(),
+            woken: AtomicBool::new(false),
+        });
         loop {
             let job = lock(&self.cpu.state).front_with_work(&self.cpu.queued);
             if let Some(job) = job {
@@ -354,20 +365,24 @@ impl Registry {
             if self.spin_for_work(&self.cpu) {
                 continue;
             }
-            if !self.sleep(&self.cpu, None) {
+            if !self.sleep(&self.cpu, &me, None) {
                 return;
             }
         }
     }
 
     fn blocking_main(&self) {
+        let me = Arc::new(Sleeper {
+            thread: thread::current(),
+            woken: AtomicBool::new(false),
+        });
         loop {
             let job = lock(&self.blocking.state).front_with_work(&self.blocking.queued);
             if let Some(job) = job {
                 job.run();
                 continue;
             }
-            if !self.sleep(&self.blocking, Some(self.config.blocking_idle_timeout)) {
+            if !self.sleep(&self.blocking, &me, Some(self.config.blocking_idle_timeout)) {
                 return;
             }
         }
@@ -375,23 +390,23 @@ impl Registry {
 
     /// Spins briefly; returns true as soon as the lane may have work.
     fn spin_for_work(&self, lane: &Lane) -> bool {
+        lane.spinning.fetch_add(1, Ordering::SeqCst);
         let backoff = Backoff::new();
+        let mut found = false;
         while !backoff.is_completed() {
             if lane.queued.load(Ordering::Relaxed) > 0 {
-                return true;
+                found = true;
+                break;
             }
             backoff.snooze();
         }
-        false
+        lane.spinning.fetch_sub(1, Ordering::SeqCst);
+        found
     }
 
     /// Parks until woken for work. Returns false when the thread should exit
     /// (the pool is shutting down, or a blocking thread idled out).
-    fn sleep(&self, lane: &Lane, idle_timeout: Option<Duration>) -> bool {
-        let me = Arc::new(Sleeper {
-            thread: thread::current(),
-            woken: AtomicBool::new(false),
-        });
+    fn sleep(&self, lane: &Lane, me: &Arc<Sleeper>, idle_timeout: Option<Duration>) -> bool {
         {
             let mut state = lock(&lane.state);
             if state.front_with_work(&lane.queued).is_some() {
@@ -403,6 +418,9 @@ impl Registry {
                 }
                 return false;
             }
+            // Not in the list (whoever woke it last removed it), so nobody
+            // else writes `woken` until it is pushed below.
+            me.woken.store(false, Ordering::Relaxed);
             state.sleepers.push(me.clone());
         }
         let deadline = idle_timeout.map(|timeout| Instant::now() + timeout);
@@ -419,7 +437,7 @@ impl Registry {
                         if me.woken.load(Ordering::Acquire) {
                             return true;
                         }
-                        state.sleepers.retain(|s| !Arc::ptr_eq(s, &me));
+                        state.sleepers.retain(|s| !Arc::ptr_eq(s, me));
                         state.live -= 1;
                         return false;
                     }

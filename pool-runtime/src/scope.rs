@@ -566,6 +566,10 @@ where
     crate::batch::BatchCore::header(inner).lane()
 }
 
+// As for `Pool`: a panic never leaves a scope's shared state half-updated.
+impl std::panic::UnwindSafe for Scope<'_, '_> {}
+impl std::panic::RefUnwindSafe for Scope<'_, '_> {}
+
 impl fmt::Debug for Scope<'_, '_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Scope")
