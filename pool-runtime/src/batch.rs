@@ -9,30 +9,41 @@
 //!
 //! - Inputs are written before the job is published (through the lane mutex
 //!   or by moving the handle), so claimers see them. The cursor is a plain
-//!   claim counter: a successful compare-exchange hands the claiming thread
-//!   exclusive ownership of the slots in its range.
+//!   claim counter: a successful compare-exchange (or the swap of a cancel)
+//!   hands the thread exclusive ownership of the slots in its range.
 //! - A task's result is written into its slot, then the slot's state is
 //!   stored with `Release`; readers load it with `Acquire` before reading the
 //!   result (this is what lets results stream out one at a time).
 //! - `pending` counts tasks not yet finished. Finishing lowers it with
-//!   `AcqRel` read-modify-writes, which form one release sequence, so a
+//!   `SeqCst` read-modify-writes, which form one release sequence, so a
 //!   thread that loads zero with `Acquire` sees every slot written. The
 //!   thread that brings it to zero notifies the batch's condition variable
-//!   under its mutex (no lost wake-up: waiters check `pending` under the same
-//!   mutex) and then reports to the scope, which is its last touch.
+//!   under its mutex and then reports to the scope, which is its last touch.
+//! - Sleepers (`waiters` for the whole batch, `streamers` for one result)
+//!   register with `SeqCst` and then check, while finishers publish and then
+//!   read the registrations after a `SeqCst` fence: of a sleeper and a
+//!   finisher, at least one sees the other (the store-buffering pattern), and
+//!   the mutex makes sure a registered sleeper is asleep before it is
+//!   notified.
 //! - `handle_alive` and `pending` are both `SeqCst` where the handle's drop
 //!   and the last finisher decide who releases the batch's contents: of the
 //!   two, at least one sees the other's write, and `released` makes the
 //!   release happen once.
+//! - The completion log (for completion-order streaming) follows the same
+//!   store-buffering pattern: a finisher stores its slot states, fences, and
+//!   logs its indices if logging is on; a reader turns logging on, fences,
+//!   and scans the slot states. Every completion is seen by one or both.
 
 use std::borrow::Cow;
-use std::cell::UnsafeCell;
+use std::cell::{Cell, UnsafeCell};
+use std::collections::VecDeque;
 use std::fmt;
 use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
 use std::ops::Range;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr;
+use std::sync::atomic::fence;
 use std::time::{Duration, Instant};
 
 use crossbeam_utils::{Backoff, CachePadded};
@@ -56,6 +67,63 @@ const TAKEN: u8 = 5;
 /// How long a claimed chunk should take, at most, before chunks stop growing.
 const CHUNK_TARGET: Duration = Duration::from_micros(20);
 
+thread_local! {
+    /// The cancel flag of the batch whose task this thread is running.
+    static CURRENT_CANCEL: Cell<*const AtomicBool> = const { Cell::new(ptr::null()) };
+}
+
+/// Whether the batch of the task calling this was cancelled (or its scope
+/// terminated, or an earlier task failed a fail-fast batch): a cooperative
+/// check for long tasks, which may then stop early. `false` outside a task.
+///
+/// ```
+/// use std::sync::mpsc;
+///
+/// let pool = pool_runtime::Pool::new(1).unwrap();
+/// let (started_tx, started) = mpsc::channel();
+/// pool.scope(|s| {
+///     let task = s.apply_async(move || {
+///         started_tx.send(()).unwrap();
+///         let mut rounds = 0u64;
+///         while !pool_runtime::current_task_cancelled() {
+///             rounds += 1;
+///             std::thread::yield_now();
+///         }
+///         rounds
+///     });
+///     started.recv().unwrap();
+///     task.cancel();
+///     // The task saw the cancel and returned early; it had started, so it
+///     // still has a result.
+///     assert!(task.get().is_ok());
+/// });
+/// assert!(!pool_runtime::current_task_cancelled());
+/// ```
+pub fn current_task_cancelled() -> bool {
+    CURRENT_CANCEL.with(|current| {
+        let flag = current.get();
+        // SAFETY: the pointer is set by `run_until` to the cancel flag of the
+        // batch it is running, whose header it keeps alive (through `&self`)
+        // until it restores the previous pointer.
+        !flag.is_null() && unsafe { (*flag).load(Ordering::Relaxed) }
+    })
+}
+
+/// Restores the previous cancel flag when dropped.
+struct CurrentCancel(*const AtomicBool);
+
+impl CurrentCancel {
+    fn enter(flag: &AtomicBool) -> CurrentCancel {
+        CurrentCancel(CURRENT_CANCEL.with(|current| current.replace(flag)))
+    }
+}
+
+impl Drop for CurrentCancel {
+    fn drop(&mut self) {
+        CURRENT_CANCEL.with(|current| current.set(self.0));
+    }
+}
+
 /// A slot's payload: the task's input until it runs, then its result.
 union SlotValue<I, T> {
     input: ManuallyDrop<I>,
@@ -70,12 +138,73 @@ struct Slot<I, T> {
     value: UnsafeCell<SlotValue<I, T>>,
 }
 
+/// What runs when a task of a batch finishes; set with
+/// [`BatchBuilder::on_complete`](crate::BatchBuilder::on_complete).
+///
+/// Implemented by [`NoCallback`] and by the [`OnComplete`] wrapper of a
+/// closure `Fn(usize, Result<&T, &TaskError>)`.
+pub trait CompletionCallback<T>: Send + Sync {
+    /// Whether there is anything to call.
+    const PRESENT: bool;
+    /// Called with the task's index and outcome.
+    fn call(&self, index: usize, outcome: Result<&T, &TaskError>);
+}
+
+/// No completion callback (the default).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoCallback;
+
+impl<T> CompletionCallback<T> for NoCallback {
+    const PRESENT: bool = false;
+    fn call(&self, _: usize, _: Result<&T, &TaskError>) {}
+}
+
+/// A completion callback closure; see
+/// [`BatchBuilder::on_complete`](crate::BatchBuilder::on_complete).
+pub struct OnComplete<T, F> {
+    callback: F,
+    _result: PhantomData<fn(&T)>,
+}
+
+impl<T, F> OnComplete<T, F> {
+    pub(crate) fn new(callback: F) -> Self {
+        OnComplete {
+            callback,
+            _result: PhantomData,
+        }
+    }
+}
+
+impl<T, F: Clone> Clone for OnComplete<T, F> {
+    fn clone(&self) -> Self {
+        OnComplete::new(self.callback.clone())
+    }
+}
+
+impl<T, F> fmt::Debug for OnComplete<T, F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("OnComplete(..)")
+    }
+}
+
+impl<T, F> CompletionCallback<T> for OnComplete<T, F>
+where
+    F: Fn(usize, Result<&T, &TaskError>) + Send + Sync,
+{
+    const PRESENT: bool = true;
+    fn call(&self, index: usize, outcome: Result<&T, &TaskError>) {
+        (self.callback)(index, outcome)
+    }
+}
+
 /// Per-batch options, set through [`BatchBuilder`](crate::BatchBuilder).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Options {
     pub(crate) name: Option<Cow<'static, str>>,
     pub(crate) blocking: bool,
     pub(crate) chunk: Option<usize>,
+    pub(crate) fail_fast: bool,
+    pub(crate) in_flight: Option<usize>,
 }
 
 /// The part of a batch that does not depend on its types.
@@ -87,25 +216,27 @@ pub(crate) struct Header {
     threads: usize,
     lane: LaneKind,
     name: Option<Cow<'static, str>>,
+    fail_fast: bool,
     cancelled: AtomicBool,
     panics: Mutex<Vec<(usize, String)>>,
     broken_reason: Mutex<Option<String>>,
     failure_observed: AtomicBool,
     handle_alive: AtomicBool,
     released: AtomicBool,
-    /// Threads blocked in `block_until_complete`; the last finisher skips
-    /// the (system-call) notification when there are none.
+    /// Threads blocked until the whole batch is complete; the last finisher
+    /// skips the (system-call) notification when there are none.
     waiters: AtomicUsize,
+    /// Threads blocked until some task completes (streaming readers).
+    streamers: AtomicUsize,
+    /// Whether finishers log completed indices, for completion-order reads.
+    log_on: AtomicBool,
+    log: Mutex<Vec<usize>>,
     done_lock: Mutex<()>,
     done: Condvar,
     scope: Arc<ScopeData>,
 }
 
 impl Header {
-    pub(crate) fn lane(&self) -> LaneKind {
-        self.lane
-    }
-
     fn is_complete(&self) -> bool {
         self.pending.load(Ordering::Acquire) == 0
     }
@@ -170,6 +301,32 @@ impl Header {
             }
         }
     }
+
+    /// Blocks until `ready()` holds; finishers notify streamers on every
+    /// chunk, and `ready` is checked after registering.
+    fn block_until(&self, ready: &dyn Fn() -> bool) {
+        if ready() {
+            return;
+        }
+        let backoff = Backoff::new();
+        while !backoff.is_completed() {
+            if ready() {
+                return;
+            }
+            backoff.snooze();
+        }
+        let mut guard = lock(&self.done_lock);
+        self.streamers.fetch_add(1, Ordering::SeqCst);
+        let _registered = DecrementOnDrop(&self.streamers);
+        fence(Ordering::SeqCst);
+        while !ready() {
+            guard = wait(&self.done, guard);
+        }
+    }
+
+    fn slot_state_done(state: u8) -> bool {
+        state != INPUT
+    }
 }
 
 /// Lowers a waiter count when dropped.
@@ -181,31 +338,39 @@ impl Drop for DecrementOnDrop<'_> {
     }
 }
 
-/// A batch: its header, its task closure, and its slots.
-pub(crate) struct BatchInner<I, T, F> {
+/// A batch: its header, its task closure, its completion callback, and its
+/// slots.
+pub(crate) struct BatchInner<I, T, F, C> {
     header: Header,
     func: UnsafeCell<ManuallyDrop<F>>,
+    callback: UnsafeCell<ManuallyDrop<C>>,
+    /// Which results count as failures for fail-fast (tasks returning
+    /// `Result`).
+    is_failure: Option<fn(&T) -> bool>,
     slots: Slots<I, T>,
 }
 
-// SAFETY: the closure is shared by the workers that run tasks (`F: Sync`) and
-// dropped by whichever thread releases the batch (`F: Send`). Each input and
-// result is owned by one thread at a time, handed over through the claim
-// cursor, the slot states and `pending` (see "Memory ordering" above), so
-// inputs and results only need `Send`.
-unsafe impl<I: Send, T: Send, F: Send + Sync> Sync for BatchInner<I, T, F> {}
+// SAFETY: the closure and the callback are shared by the workers that run
+// tasks (`Sync`) and dropped by whichever thread releases the batch (`Send`).
+// Each input and result is owned by one thread at a time, handed over through
+// the claim cursor, the slot states and `pending` (see "Memory ordering"
+// above), so inputs and results only need `Send`.
+unsafe impl<I: Send, T: Send, F: Send + Sync, C: Send + Sync> Sync for BatchInner<I, T, F, C> {}
 // SAFETY: as for `Sync`: every part is moved or shared only as allowed above.
-unsafe impl<I: Send, T: Send, F: Send + Sync> Send for BatchInner<I, T, F> {}
+unsafe impl<I: Send, T: Send, F: Send + Sync, C: Send + Sync> Send for BatchInner<I, T, F, C> {}
 
-impl<I, T, F> BatchInner<I, T, F>
+impl<I, T, F, C> BatchInner<I, T, F, C>
 where
     I: Send,
     T: Send,
     F: Fn(I) -> T + Send + Sync,
+    C: CompletionCallback<T>,
 {
     pub(crate) fn new(
         options: Options,
         func: F,
+        callback: C,
+        is_failure: Option<fn(&T) -> bool>,
         inputs: Vec<I>,
         scope: Arc<ScopeData>,
         threads: usize,
@@ -233,6 +398,7 @@ where
                     LaneKind::Cpu
                 },
                 name: options.name,
+                fail_fast: options.fail_fast,
                 cancelled: AtomicBool::new(false),
                 panics: Mutex::new(Vec::new()),
                 broken_reason: Mutex::new(None),
@@ -240,11 +406,16 @@ where
                 handle_alive: AtomicBool::new(true),
                 released: AtomicBool::new(false),
                 waiters: AtomicUsize::new(0),
+                streamers: AtomicUsize::new(0),
+                log_on: AtomicBool::new(false),
+                log: Mutex::new(Vec::new()),
                 done_lock: Mutex::new(()),
                 done: Condvar::new(),
                 scope,
             },
             func: UnsafeCell::new(ManuallyDrop::new(func)),
+            callback: UnsafeCell::new(ManuallyDrop::new(callback)),
+            is_failure,
             slots: UnsafeCell::new(ManuallyDrop::new(slots)),
         }
     }
@@ -261,19 +432,66 @@ where
         unsafe { &*self.slots.get() }
     }
 
+    fn task_error(&self, index: usize, kind: TaskErrorKind) -> TaskError {
+        TaskError {
+            index,
+            name: self.header.name.clone(),
+            kind,
+        }
+    }
+
+    /// Calls the completion callback; a panic in it becomes the task's panic
+    /// (returned as its message).
+    fn call_back(
+        &self,
+        callback: &C,
+        index: usize,
+        outcome: Result<&T, &TaskError>,
+    ) -> Option<String> {
+        if !C::PRESENT {
+            return None;
+        }
+        let payload = catch_unwind(AssertUnwindSafe(|| callback.call(index, outcome))).err()?;
+        let message = format!(
+            "its completion callback panicked: {}",
+            unwind::message(&*payload)
+        );
+        self.header.scope.drop_guarded(payload);
+        Some(message)
+    }
+
     /// Runs task `index`, which the calling thread claimed.
     ///
     /// # Safety
     ///
     /// `index` is in a range this thread claimed and has not run yet.
-    unsafe fn run_one(&self, func: &F, index: usize) {
+    unsafe fn run_one(&self, func: &F, callback: &C, index: usize) {
         // SAFETY: the batch is not released while a claimed task is pending.
         let slot = unsafe { &self.slots()[index] };
         // SAFETY: the claim gives this thread sole ownership of the slot,
         // which still holds its input (state INPUT); reading it moves it out.
         let input = unsafe { ManuallyDrop::into_inner(ptr::read(&(*slot.value.get()).input)) };
+        if self.header.cancelled.load(Ordering::Relaxed) {
+            // Claimed in a chunk before the cancel: it has not started, so it
+            // never will.
+            self.header.scope.drop_guarded(input);
+            let error = self.task_error(index, TaskErrorKind::Cancelled);
+            match self.call_back(callback, index, Err(&error)) {
+                None => slot.state.store(CANCELLED, Ordering::Release),
+                Some(message) => self.record_panic(slot, index, message),
+            }
+            return;
+        }
         match catch_unwind(AssertUnwindSafe(|| func(input))) {
             Ok(output) => {
+                if let Some(message) = self.call_back(callback, index, Ok(&output)) {
+                    self.header.scope.drop_guarded(output);
+                    self.record_panic(slot, index, message);
+                    return;
+                }
+                let failed = self
+                    .is_failure
+                    .is_some_and(|is_failure| is_failure(&output));
                 // SAFETY: sole owner of the slot, whose input was moved out.
                 unsafe {
                     ptr::write(
@@ -284,30 +502,56 @@ where
                     )
                 };
                 slot.state.store(OK, Ordering::Release);
+                if failed && self.header.fail_fast {
+                    self.fail_unclaimed(TaskErrorKind::Cancelled);
+                }
             }
             Err(payload) => {
-                let message = unwind::message(&*payload);
+                let mut message = unwind::message(&*payload);
                 self.header.scope.drop_guarded(payload);
-                lock(&self.header.panics).push((index, message));
-                slot.state.store(PANICKED, Ordering::Release);
+                let error = self.task_error(
+                    index,
+                    TaskErrorKind::Panicked {
+                        message: message.clone(),
+                    },
+                );
+                if let Some(also) = self.call_back(callback, index, Err(&error)) {
+                    message = format!("{message} (and {also})");
+                }
+                self.record_panic(slot, index, message);
             }
         }
     }
 
-    /// Lowers `pending` by `n` finished tasks; the thread that finishes the
-    /// last one wakes the waiters, releases the batch if its handle is gone,
-    /// and reports to the scope, in that order.
-    fn finish(&self, n: usize) {
-        if n == 0 || self.header.pending.fetch_sub(n, Ordering::SeqCst) != n {
+    fn record_panic(&self, slot: &Slot<I, T>, index: usize, message: String) {
+        lock(&self.header.panics).push((index, message));
+        slot.state.store(PANICKED, Ordering::Release);
+        if self.header.fail_fast {
+            self.fail_unclaimed(TaskErrorKind::Cancelled);
+        }
+    }
+
+    /// Lowers `pending` by the finished tasks of `range`; the thread that
+    /// finishes the last one wakes the waiters, releases the batch if its
+    /// handle is gone, and reports to the scope, in that order.
+    fn finish(&self, range: Range<usize>) {
+        let n = range.len();
+        if n == 0 {
             return;
         }
-        // Waiters register (SeqCst) before they check `pending` (SeqCst);
-        // this thread lowered `pending` before reading the count, so one of
-        // the two sees the other. The lock makes sure a registered waiter is
-        // already asleep on the condition variable when it is notified.
-        if self.header.waiters.load(Ordering::SeqCst) > 0 {
+        fence(Ordering::SeqCst);
+        if self.header.log_on.load(Ordering::SeqCst) {
+            lock(&self.header.log).extend(range);
+        }
+        let last = self.header.pending.fetch_sub(n, Ordering::SeqCst) == n;
+        let sleepers = self.header.streamers.load(Ordering::SeqCst) > 0
+            || (last && self.header.waiters.load(Ordering::SeqCst) > 0);
+        if sleepers {
             drop(lock(&self.header.done_lock));
             self.header.done.notify_all();
+        }
+        if !last {
+            return;
         }
         if !self.header.handle_alive.load(Ordering::SeqCst) {
             self.release_contents();
@@ -315,32 +559,36 @@ where
         self.header.scope.batch_finished();
     }
 
-    fn run_until(&self, deadline: Option<Instant>) {
+    /// Claims and runs tasks until none is left, the deadline passed, or
+    /// `stop()` holds. With `one_at_a_time`, claims single tasks (helpers
+    /// waiting for one result, or with a deadline).
+    fn run_until(&self, deadline: Option<Instant>, one_at_a_time: bool, stop: &dyn Fn() -> bool) {
         let _running = RunningScope::enter(self.header.scope.id());
+        let _cancel = CurrentCancel::enter(&self.header.cancelled);
         let mut wanted = 1usize;
         loop {
-            if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+            if deadline.is_some_and(|deadline| Instant::now() >= deadline) || stop() {
                 return;
             }
-            let want = if deadline.is_some() { 1 } else { wanted };
+            let want = if one_at_a_time { 1 } else { wanted };
             let Some(range) = self.header.claim(want) else {
                 return;
             };
             // The last chunk needs no timing: there is nothing left to adapt.
-            let timed = range.end < self.header.len;
+            let timed = range.end < self.header.len && !one_at_a_time;
             let started = timed.then(Instant::now);
             {
                 // SAFETY: a claimed range keeps `pending` above zero, so the
-                // batch is not released while `func` is borrowed; the borrow
-                // ends before `finish`.
-                let func: &F = unsafe { &*self.func.get() };
+                // batch is not released while the closures are borrowed; the
+                // borrows end before `finish`.
+                let (func, callback): (&F, &C) =
+                    unsafe { (&*self.func.get(), &*self.callback.get()) };
                 for index in range.clone() {
                     // SAFETY: `index` was claimed just now by this thread.
-                    unsafe { self.run_one(func, index) };
+                    unsafe { self.run_one(func, callback, index) };
                 }
             }
-            let ran = range.len();
-            self.finish(ran);
+            self.finish(range);
             let Some(started) = started else {
                 continue;
             };
@@ -380,10 +628,16 @@ where
             }
         }
         drop(slots);
-        // SAFETY: as above, nobody can call the closure any more, and this is
-        // the only release.
-        let func = unsafe { ManuallyDrop::take(&mut *self.func.get()) };
+        // SAFETY: as above, nobody can call the closures any more, and this
+        // is the only release.
+        let (func, callback) = unsafe {
+            (
+                ManuallyDrop::take(&mut *self.func.get()),
+                ManuallyDrop::take(&mut *self.callback.get()),
+            )
+        };
         self.header.scope.drop_guarded(func);
+        self.header.scope.drop_guarded(callback);
     }
 
     /// Takes the outcome of task `index`.
@@ -392,7 +646,7 @@ where
     ///
     /// The caller is the live handle, the task finished, and its outcome was
     /// not taken before.
-    unsafe fn take(&self, index: usize) -> Result<T, TaskError> {
+    unsafe fn take_outcome(&self, index: usize) -> Result<T, TaskError> {
         // SAFETY: a live handle keeps the batch from being released.
         let slot = unsafe { &self.slots()[index] };
         match slot.state.load(Ordering::Acquire) {
@@ -403,7 +657,10 @@ where
                 // again.
                 Ok(unsafe { ManuallyDrop::into_inner(ptr::read(&(*slot.value.get()).output)) })
             }
-            _ => Err(self.error_of(index)),
+            _ => {
+                self.header.failure_observed.store(true, Ordering::Release);
+                Err(self.error_of(index))
+            }
         }
     }
 
@@ -424,11 +681,7 @@ where
             },
             _ => TaskErrorKind::Cancelled,
         };
-        TaskError {
-            index,
-            name: self.header.name.clone(),
-            kind,
-        }
+        self.task_error(index, kind)
     }
 
     fn is_failed_state(state: u8) -> bool {
@@ -436,18 +689,19 @@ where
     }
 }
 
-impl<I, T, F> Job for BatchInner<I, T, F>
+impl<I, T, F, C> Job for BatchInner<I, T, F, C>
 where
     I: Send,
     T: Send,
     F: Fn(I) -> T + Send + Sync,
+    C: CompletionCallback<T>,
 {
     fn has_unclaimed(&self) -> bool {
         self.header.cursor.load(Ordering::Relaxed) < self.header.len
     }
 
     fn run(&self) {
-        self.run_until(None);
+        self.run_until(None, false, &|| false);
     }
 
     fn fail_unclaimed(&self, kind: TaskErrorKind) -> usize {
@@ -470,16 +724,25 @@ where
             // `first` on, none of which started; the batch is not released
             // while they are pending.
             let slots = unsafe { self.slots() };
-            for slot in &slots[first..] {
+            // SAFETY: as above; the callback lives until release.
+            let callback: &C = unsafe { &*self.callback.get() };
+            for (index, slot) in slots.iter().enumerate().skip(first) {
                 // SAFETY: as above, the input is still in the slot.
                 let input =
                     unsafe { ManuallyDrop::into_inner(ptr::read(&(*slot.value.get()).input)) };
                 self.header.scope.drop_guarded(input);
-                slot.state.store(state, Ordering::Release);
+                let error = self.task_error(index, kind.clone());
+                match self.call_back(callback, index, Err(&error)) {
+                    None => slot.state.store(state, Ordering::Release),
+                    Some(message) => {
+                        lock(&self.header.panics).push((index, message));
+                        slot.state.store(PANICKED, Ordering::Release);
+                    }
+                }
             }
         }
         let failed = self.header.len - first;
-        self.finish(failed);
+        self.finish(first..self.header.len);
         failed
     }
 
@@ -493,13 +756,12 @@ where
         }
         let panics = lock(&self.header.panics);
         let (index, message) = panics.iter().min_by_key(|(i, _)| *i)?;
-        let error = TaskError {
-            index: *index,
-            name: self.header.name.clone(),
-            kind: TaskErrorKind::Panicked {
+        let error = self.task_error(
+            *index,
+            TaskErrorKind::Panicked {
                 message: message.clone(),
             },
-        };
+        );
         Some(if panics.len() > 1 {
             format!("{error} (and {} more in the same batch)", panics.len() - 1)
         } else {
@@ -517,36 +779,46 @@ where
 /// The typed view of a batch that its handle uses.
 pub(crate) trait BatchCore<T>: Job {
     fn header(&self) -> &Header;
-    fn help(&self, deadline: Option<Instant>);
+    /// Runs unclaimed tasks until none is left, the deadline passed, or
+    /// `stop()` holds.
+    fn help(&self, deadline: Option<Instant>, one_at_a_time: bool, stop: &dyn Fn() -> bool);
     /// # Safety
-    /// See [`BatchInner::take`].
+    /// See [`BatchInner::take_outcome`].
     unsafe fn take(&self, index: usize) -> Result<T, TaskError>;
     fn failed(&self, index: usize) -> Option<TaskError>;
+    fn is_done(&self, index: usize) -> bool;
 }
 
-impl<I, T, F> BatchCore<T> for BatchInner<I, T, F>
+impl<I, T, F, C> BatchCore<T> for BatchInner<I, T, F, C>
 where
     I: Send,
     T: Send,
     F: Fn(I) -> T + Send + Sync,
+    C: CompletionCallback<T>,
 {
     fn header(&self) -> &Header {
         &self.header
     }
 
-    fn help(&self, deadline: Option<Instant>) {
-        self.run_until(deadline);
+    fn help(&self, deadline: Option<Instant>, one_at_a_time: bool, stop: &dyn Fn() -> bool) {
+        self.run_until(deadline, one_at_a_time, stop);
     }
 
     unsafe fn take(&self, index: usize) -> Result<T, TaskError> {
         // SAFETY: forwarded from the caller.
-        unsafe { BatchInner::take(self, index) }
+        unsafe { self.take_outcome(index) }
     }
 
     fn failed(&self, index: usize) -> Option<TaskError> {
         // SAFETY: only called through a live handle.
         let state = unsafe { self.slots()[index].state.load(Ordering::Acquire) };
         Self::is_failed_state(state).then(|| self.error_of(index))
+    }
+
+    fn is_done(&self, index: usize) -> bool {
+        // SAFETY: only called through a live handle.
+        let state = unsafe { self.slots()[index].state.load(Ordering::Acquire) };
+        Header::slot_state_done(state)
     }
 }
 
@@ -609,7 +881,7 @@ impl<'scope, T> Batch<'scope, T> {
             return;
         }
         if self.header().scope.registry().is_current_worker() {
-            self.inner.help(None);
+            self.inner.help(None, false, &|| false);
         }
         self.header().block_until_complete(None);
     }
@@ -625,7 +897,7 @@ impl<'scope, T> Batch<'scope, T> {
         }
         let deadline = Instant::now().checked_add(timeout);
         if self.header().scope.registry().is_current_worker() {
-            self.inner.help(deadline);
+            self.inner.help(deadline, true, &|| false);
         }
         match deadline {
             Some(deadline) => self.header().block_until_complete(Some(deadline)),
@@ -736,6 +1008,215 @@ impl<'scope, T> Batch<'scope, T> {
     /// The name given to the batch's tasks, if any.
     pub fn name(&self) -> Option<&str> {
         self.header().name.as_deref()
+    }
+
+    /// The results one by one in submission order, each as soon as it is
+    /// ready (Python's `imap`): the first result is in hand while later
+    /// tasks still run. Also what `for result in batch` does.
+    ///
+    /// ```
+    /// pool_runtime::scope(|s| {
+    ///     let batch = s.map_async(|x: u32| x * x, 1..=3);
+    ///     let squares: Vec<u32> = batch.results().map(Result::unwrap).collect();
+    ///     assert_eq!(squares, [1, 4, 9]);
+    /// });
+    /// ```
+    pub fn results(self) -> Results<'scope, T> {
+        Results {
+            batch: self,
+            next: 0,
+        }
+    }
+
+    /// The results in the order the tasks finish, each with the index of
+    /// its input (Python's `imap_unordered`, plus the index).
+    ///
+    /// ```
+    /// use std::{thread, time::Duration};
+    ///
+    /// pool_runtime::scope(|s| {
+    ///     let delays = [200u64, 0];
+    ///     let batch = s.batch().blocking(true).map_async(
+    ///         |ms: u64| thread::sleep(Duration::from_millis(ms)),
+    ///         delays,
+    ///     );
+    ///     let order: Vec<usize> = batch.as_completed().map(|(index, _)| index).collect();
+    ///     assert_eq!(order, [1, 0]);
+    /// });
+    /// ```
+    pub fn as_completed(self) -> AsCompleted<'scope, T> {
+        let header = self.header();
+        header.log_on.store(true, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
+        let len = header.len;
+        let ready: VecDeque<usize> = (0..len).filter(|&i| self.inner.is_done(i)).collect();
+        AsCompleted {
+            seen: vec![false; len],
+            ready,
+            yielded: 0,
+            batch: self,
+        }
+    }
+
+    /// Waits until task `index` finished; on one of the pool's workers,
+    /// runs this batch's unclaimed tasks meanwhile.
+    fn wait_for(&self, index: usize) {
+        if self.inner.is_done(index) {
+            return;
+        }
+        if self.header().scope.registry().is_current_worker() {
+            self.inner.help(None, true, &|| self.inner.is_done(index));
+        }
+        self.header().block_until(&|| self.inner.is_done(index));
+    }
+}
+
+impl<'scope, T> IntoIterator for Batch<'scope, T> {
+    type Item = Result<T, TaskError>;
+    type IntoIter = Results<'scope, T>;
+
+    fn into_iter(self) -> Results<'scope, T> {
+        self.results()
+    }
+}
+
+/// The results of a batch in submission order, from [`Batch::results`].
+pub struct Results<'scope, T> {
+    batch: Batch<'scope, T>,
+    next: usize,
+}
+
+impl<'scope, T> Results<'scope, T> {
+    /// The batch being read (for progress or cancel).
+    pub fn batch(&self) -> &Batch<'scope, T> {
+        &self.batch
+    }
+}
+
+impl<T> Iterator for Results<'_, T> {
+    type Item = Result<T, TaskError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.next >= self.batch.len() {
+            return None;
+        }
+        let index = self.next;
+        self.batch.wait_for(index);
+        self.next += 1;
+        // SAFETY: the iterator owns the live handle and visits each index
+        // once, after the task finished.
+        Some(unsafe { self.batch.inner.take(index) })
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let left = self.batch.len() - self.next;
+        (left, Some(left))
+    }
+}
+
+impl<T> ExactSizeIterator for Results<'_, T> {}
+
+impl<T> fmt::Debug for Results<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Results")
+            .field("batch", &self.batch)
+            .field("next", &self.next)
+            .finish()
+    }
+}
+
+/// The results of a batch in completion order, with their indices, from
+/// [`Batch::as_completed`].
+pub struct AsCompleted<'scope, T> {
+    batch: Batch<'scope, T>,
+    seen: Vec<bool>,
+    ready: VecDeque<usize>,
+    yielded: usize,
+}
+
+impl<'scope, T> AsCompleted<'scope, T> {
+    /// The batch being read (for progress or cancel).
+    pub fn batch(&self) -> &Batch<'scope, T> {
+        &self.batch
+    }
+
+    /// Results not handed out yet.
+    pub(crate) fn len_left(&self) -> usize {
+        self.batch.len() - self.yielded
+    }
+
+    /// The next finished result, without blocking.
+    pub(crate) fn try_next(&mut self) -> Option<(usize, Result<T, TaskError>)> {
+        loop {
+            while let Some(index) = self.ready.pop_front() {
+                if std::mem::replace(&mut self.seen[index], true) {
+                    continue;
+                }
+                self.yielded += 1;
+                // SAFETY: the iterator owns the live handle, the index was
+                // logged or seen finished, and `seen` makes it taken once.
+                return Some((index, unsafe { self.batch.inner.take(index) }));
+            }
+            if !self.refill() {
+                return None;
+            }
+        }
+    }
+
+    /// On one of the pool's workers, runs one unclaimed task of the batch;
+    /// returns whether it ran one.
+    pub(crate) fn help_one(&self) -> bool {
+        if !self.batch.header().scope.registry().is_current_worker()
+            || !self.batch.inner.has_unclaimed()
+        {
+            return false;
+        }
+        let ran = std::cell::Cell::new(false);
+        self.batch.inner.help(None, true, &|| ran.replace(true));
+        true
+    }
+
+    fn refill(&mut self) -> bool {
+        let mut log = lock(&self.batch.header().log);
+        if log.is_empty() {
+            return false;
+        }
+        self.ready.extend(log.drain(..));
+        true
+    }
+}
+
+impl<T> Iterator for AsCompleted<'_, T> {
+    type Item = (usize, Result<T, TaskError>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if self.yielded >= self.batch.len() {
+                return None;
+            }
+            if let Some(next) = self.try_next() {
+                return Some(next);
+            }
+            if self.help_one() {
+                continue;
+            }
+            let header = self.batch.header();
+            header.block_until(&|| !lock(&header.log).is_empty());
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let left = self.batch.len() - self.yielded;
+        (left, Some(left))
+    }
+}
+
+impl<T> fmt::Debug for AsCompleted<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AsCompleted")
+            .field("batch", &self.batch)
+            .field("yielded", &self.yielded)
+            .finish()
     }
 }
 

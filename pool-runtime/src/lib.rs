@@ -26,11 +26,16 @@ mod pool;
 mod primitive;
 mod registry;
 mod scope;
+mod stream;
 mod unwind;
 
-pub use batch::{Batch, GetTimeoutError, Task};
+pub use batch::{
+    current_task_cancelled, AsCompleted, Batch, CompletionCallback, GetTimeoutError, NoCallback,
+    OnComplete, Results, Task,
+};
 pub use error::{BuildError, JoinError, SubmitError, TaskError, TaskErrorKind};
 pub use pool::{
     scope, Pool, PoolBuilder, DEFAULT_BLOCKING_IDLE_TIMEOUT, DEFAULT_MAX_BLOCKING_THREADS,
 };
 pub use scope::{BatchBuilder, Scope, StarCall};
+pub use stream::{Imap, ImapUnordered};

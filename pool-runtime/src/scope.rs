@@ -6,11 +6,13 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 
-use crate::batch::{Batch, BatchInner, Options, Task};
+use crate::batch::{Batch, BatchInner, CompletionCallback, NoCallback, OnComplete, Options, Task};
 use crate::error::{JoinError, SubmitError, TaskError, TaskErrorKind};
 use crate::job::{erase, Job, JobRef};
 use crate::primitive::{lock, wait, Arc, AtomicBool, AtomicUsize, Condvar, Mutex, Ordering};
+use crate::registry::LaneKind;
 use crate::registry::Registry;
+use crate::stream::{Imap, ImapUnordered};
 use crate::unwind::{self, AbortOnUnwind};
 
 static NEXT_SCOPE_ID: AtomicUsize = AtomicUsize::new(1);
@@ -312,6 +314,7 @@ impl<'scope, 'env> Scope<'scope, 'env> {
         BatchBuilder {
             scope: self,
             options: Options::default(),
+            callback: NoCallback,
         }
     }
 
@@ -513,30 +516,39 @@ impl<'scope, 'env> Scope<'scope, 'env> {
         self.threads
     }
 
-    fn submit<I, T, F>(
+    fn submit<I, T, F, C>(
         &'scope self,
         options: Options,
         func: F,
+        callback: C,
+        is_failure: Option<fn(&T) -> bool>,
         inputs: Vec<I>,
     ) -> Result<Batch<'scope, T>, SubmitError>
     where
         I: Send + 'scope,
         T: Send + 'scope,
         F: Fn(I) -> T + Send + Sync + 'scope,
+        C: CompletionCallback<T> + 'scope,
     {
         let registry = &self.data.registry;
         if let Some(reason) = registry.broken_reason() {
             return Err(SubmitError::PoolBroken { reason });
         }
         let len = inputs.len();
+        let lane = if options.blocking {
+            LaneKind::Blocking
+        } else {
+            LaneKind::Cpu
+        };
         let inner = Arc::new(BatchInner::new(
             options,
             func,
+            callback,
+            is_failure,
             inputs,
             self.data.clone(),
             self.threads,
         ));
-        let lane = inner_lane(&inner);
         let job: Arc<dyn Job + 'scope> = inner.clone();
         // SAFETY: this scope, which the batch belongs to, waits for every
         // registered job to finish and releases it before `run_scope`
@@ -555,20 +567,18 @@ impl<'scope, 'env> Scope<'scope, 'env> {
         }
         Ok(Batch::new(inner))
     }
-}
 
-fn inner_lane<I, T, F>(inner: &BatchInner<I, T, F>) -> crate::registry::LaneKind
-where
-    I: Send,
-    T: Send,
-    F: Fn(I) -> T + Send + Sync,
-{
-    crate::batch::BatchCore::header(inner).lane()
+    fn refusal(&self) -> Option<SubmitError> {
+        if !self.is_closed() {
+            return None;
+        }
+        Some(if self.data.terminated.load(Ordering::Relaxed) {
+            SubmitError::Terminated
+        } else {
+            SubmitError::Closed
+        })
+    }
 }
-
-// As for `Pool`: a panic never leaves a scope's shared state half-updated.
-impl std::panic::UnwindSafe for Scope<'_, '_> {}
-impl std::panic::RefUnwindSafe for Scope<'_, '_> {}
 
 impl fmt::Debug for Scope<'_, '_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -584,13 +594,34 @@ impl fmt::Debug for Scope<'_, '_> {
 }
 
 /// Options for one batch, started with [`Scope::batch`].
+///
+/// ```
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+///
+/// let finished = AtomicUsize::new(0);
+/// pool_runtime::scope(|s| {
+///     let batch = s
+///         .batch()
+///         .name("checksum")
+///         .chunk(8)
+///         .on_complete(|_index, outcome: Result<&u64, &pool_runtime::TaskError>| {
+///             if outcome.is_ok() {
+///                 finished.fetch_add(1, Ordering::Relaxed);
+///             }
+///         })
+///         .map_async(|x: u64| x.wrapping_mul(0x9E37_79B9), 0..100);
+///     assert_eq!(batch.get().unwrap().len(), 100);
+/// });
+/// assert_eq!(finished.load(Ordering::Relaxed), 100);
+/// ```
 #[must_use = "a batch builder submits nothing until map_async, apply_async or starmap_async is called"]
-pub struct BatchBuilder<'scope, 'env> {
+pub struct BatchBuilder<'scope, 'env, C = NoCallback> {
     scope: &'scope Scope<'scope, 'env>,
     options: Options,
+    callback: C,
 }
 
-impl<'scope, 'env> BatchBuilder<'scope, 'env> {
+impl<'scope, 'env, C> BatchBuilder<'scope, 'env, C> {
     /// Names the batch's tasks; the name shows in their errors and in panic
     /// reports.
     pub fn name(mut self, name: impl Into<Cow<'static, str>>) -> Self {
@@ -599,8 +630,9 @@ impl<'scope, 'env> BatchBuilder<'scope, 'env> {
     }
 
     /// Routes the batch to the pool's blocking lane (for I/O and sleeps):
-    /// extra threads, started on demand, so that CPU tasks keep one worker
-    /// per core. Blocking tasks are claimed one at a time.
+    /// extra threads, started on demand up to a cap and retired when idle,
+    /// so that CPU tasks keep one worker per core. Blocking tasks are
+    /// claimed one at a time, never in chunks.
     pub fn blocking(mut self, blocking: bool) -> Self {
         self.options.blocking = blocking;
         self
@@ -613,9 +645,54 @@ impl<'scope, 'env> BatchBuilder<'scope, 'env> {
     ///
     /// If `chunk` is 0.
     pub fn chunk(mut self, chunk: usize) -> Self {
-        assert!(chunk > 0, "poolscope: chunk = 0 is not a chunk size; pass 1 or more, or leave it out for adaptive chunks");
+        assert!(
+            chunk > 0,
+            "poolscope: chunk = 0 is not a chunk size; pass 1 or more, or leave it out for adaptive chunks"
+        );
         self.options.chunk = Some(chunk);
         self
+    }
+
+    /// Cancels the rest of the batch at the first task that panics (and, for
+    /// batches submitted with
+    /// [`map_async_fallible`](BatchBuilder::map_async_fallible), at the
+    /// first task that returns `Err`).
+    pub fn fail_fast(mut self, fail_fast: bool) -> Self {
+        self.options.fail_fast = fail_fast;
+        self
+    }
+
+    /// For [`imap`](BatchBuilder::imap) and
+    /// [`imap_unordered`](BatchBuilder::imap_unordered): at most `tasks`
+    /// inputs are pulled from the iterator and not yet handed back as
+    /// results (default: 4 per thread, at least 16).
+    ///
+    /// # Panics
+    ///
+    /// If `tasks` is 0.
+    pub fn in_flight(mut self, tasks: usize) -> Self {
+        assert!(
+            tasks > 0,
+            "poolscope: in_flight = 0 would never start a task; pass 1 or more"
+        );
+        self.options.in_flight = Some(tasks);
+        self
+    }
+
+    /// Calls `callback(index, outcome)` on the worker that finished each
+    /// task, right after it finished (for a task cancelled before it
+    /// started: on the thread that cancelled it). A panic in the callback is
+    /// reported as that task's panic; it never kills a worker or leaves a
+    /// wait hanging.
+    pub fn on_complete<T, F>(self, callback: F) -> BatchBuilder<'scope, 'env, OnComplete<T, F>>
+    where
+        F: Fn(usize, Result<&T, &TaskError>) + Send + Sync + 'scope,
+    {
+        BatchBuilder {
+            scope: self.scope,
+            options: self.options,
+            callback: OnComplete::new(callback),
+        }
     }
 
     /// Submits one task per item; see [`Scope::map_async`].
@@ -625,6 +702,7 @@ impl<'scope, 'env> BatchBuilder<'scope, 'env> {
         I: IntoIterator,
         I::Item: Send + 'scope,
         T: Send + 'scope,
+        C: CompletionCallback<T> + 'scope,
     {
         self.try_map_async(task, items)
             .unwrap_or_else(|error| panic!("{error}"))
@@ -637,17 +715,55 @@ impl<'scope, 'env> BatchBuilder<'scope, 'env> {
         I: IntoIterator,
         I::Item: Send + 'scope,
         T: Send + 'scope,
+        C: CompletionCallback<T> + 'scope,
     {
-        if self.scope.is_closed() {
-            // Refuse before evaluating a possibly long iterator.
-            return Err(if self.scope.data.terminated.load(Ordering::Relaxed) {
-                SubmitError::Terminated
-            } else {
-                SubmitError::Closed
-            });
+        // Refuse before evaluating a possibly long iterator.
+        if let Some(refusal) = self.scope.refusal() {
+            return Err(refusal);
         }
         let inputs: Vec<I::Item> = items.into_iter().collect();
-        self.scope.submit(self.options, task, inputs)
+        self.scope
+            .submit(self.options, task, self.callback, None, inputs)
+    }
+
+    /// Submits one task per item, for tasks that return `Result`: with
+    /// [`fail_fast`](BatchBuilder::fail_fast), the first `Err` cancels the
+    /// rest of the batch. Otherwise the same as
+    /// [`map_async`](BatchBuilder::map_async).
+    ///
+    /// ```
+    /// pool_runtime::scope(|s| {
+    ///     let parsed = s
+    ///         .batch()
+    ///         .fail_fast(true)
+    ///         .chunk(1)
+    ///         .map_async_fallible(|text: &str| text.parse::<u8>(), ["1", "x", "3"]);
+    ///     let outcomes: Vec<_> = parsed.results().collect();
+    ///     assert!(outcomes[1].as_ref().unwrap().is_err());
+    /// });
+    /// ```
+    pub fn map_async_fallible<F, I, U, E>(self, task: F, items: I) -> Batch<'scope, Result<U, E>>
+    where
+        F: Fn(I::Item) -> Result<U, E> + Send + Sync + 'scope,
+        I: IntoIterator,
+        I::Item: Send + 'scope,
+        U: Send + 'scope,
+        E: Send + 'scope,
+        C: CompletionCallback<Result<U, E>> + 'scope,
+    {
+        if let Some(refusal) = self.scope.refusal() {
+            panic!("{refusal}");
+        }
+        let inputs: Vec<I::Item> = items.into_iter().collect();
+        self.scope
+            .submit(
+                self.options,
+                task,
+                self.callback,
+                Some(Result::is_err),
+                inputs,
+            )
+            .unwrap_or_else(|error| panic!("{error}"))
     }
 
     /// Submits one task per tuple of arguments; see [`Scope::starmap_async`].
@@ -657,6 +773,7 @@ impl<'scope, 'env> BatchBuilder<'scope, 'env> {
         I: IntoIterator,
         I::Item: Send + 'scope,
         T: Send + 'scope,
+        C: CompletionCallback<T> + 'scope,
     {
         self.map_async(move |args| task.star_call(args), items)
     }
@@ -666,6 +783,7 @@ impl<'scope, 'env> BatchBuilder<'scope, 'env> {
     where
         F: FnOnce() -> T + Send + 'scope,
         T: Send + 'scope,
+        C: CompletionCallback<T> + 'scope,
     {
         self.try_apply_async(task)
             .unwrap_or_else(|error| panic!("{error}"))
@@ -676,15 +794,135 @@ impl<'scope, 'env> BatchBuilder<'scope, 'env> {
     where
         F: FnOnce() -> T + Send + 'scope,
         T: Send + 'scope,
+        C: CompletionCallback<T> + 'scope,
     {
-        let batch = self
-            .scope
-            .submit(self.options, |task: F| task(), vec![task])?;
+        let batch = self.scope.submit(
+            self.options,
+            |task: F| task(),
+            self.callback,
+            None,
+            vec![task],
+        )?;
         Ok(Task::new(batch))
+    }
+
+    /// Streams `task(item)` for each item, in input order (Python's `imap`),
+    /// pulling items lazily so that at most
+    /// [`in_flight`](BatchBuilder::in_flight) of them are pulled and not yet
+    /// handed back: an endless iterator works, in bounded memory.
+    ///
+    /// Dropping the iterator early cancels the tasks it had started and not
+    /// yet handed back.
+    pub fn imap<F, I, T>(self, task: F, items: I) -> Imap<'scope, 'env, I::IntoIter, F, T, C>
+    where
+        F: Fn(I::Item) -> T + Send + Sync + 'scope,
+        I: IntoIterator,
+        I::Item: Send + 'scope,
+        T: Send + 'scope,
+        C: CompletionCallback<T> + Clone + 'scope,
+    {
+        Imap::new(
+            self.scope,
+            self.options,
+            self.callback,
+            task,
+            items.into_iter(),
+        )
+    }
+
+    /// Streams `(index, task(item))` in the order tasks finish (Python's
+    /// `imap_unordered`, plus the index of the input), pulling items lazily
+    /// like [`imap`](BatchBuilder::imap).
+    pub fn imap_unordered<F, I, T>(
+        self,
+        task: F,
+        items: I,
+    ) -> ImapUnordered<'scope, 'env, I::IntoIter, F, T, C>
+    where
+        F: Fn(I::Item) -> T + Send + Sync + 'scope,
+        I: IntoIterator,
+        I::Item: Send + 'scope,
+        T: Send + 'scope,
+        C: CompletionCallback<T> + Clone + 'scope,
+    {
+        ImapUnordered::new(
+            self.scope,
+            self.options,
+            self.callback,
+            task,
+            items.into_iter(),
+        )
     }
 }
 
-impl fmt::Debug for BatchBuilder<'_, '_> {
+impl<'scope, 'env> Scope<'scope, 'env> {
+    /// Streams `task(item)` in input order with bounded look-ahead (Python's
+    /// `imap`); see [`BatchBuilder::imap`].
+    ///
+    /// ```
+    /// pool_runtime::scope(|s| {
+    ///     // An endless input: only what is consumed is computed.
+    ///     let mut squares = s.imap(|x: u64| x * x, 0..);
+    ///     assert_eq!(squares.next().unwrap().unwrap(), 0);
+    ///     assert_eq!(squares.nth(9).unwrap().unwrap(), 100);
+    /// });
+    /// ```
+    pub fn imap<F, I, T>(
+        &'scope self,
+        task: F,
+        items: I,
+    ) -> Imap<'scope, 'env, I::IntoIter, F, T, NoCallback>
+    where
+        F: Fn(I::Item) -> T + Send + Sync + 'scope,
+        I: IntoIterator,
+        I::Item: Send + 'scope,
+        T: Send + 'scope,
+    {
+        self.batch().imap(task, items)
+    }
+
+    /// Streams `(index, task(item))` in completion order (Python's
+    /// `imap_unordered`); see [`BatchBuilder::imap_unordered`].
+    pub fn imap_unordered<F, I, T>(
+        &'scope self,
+        task: F,
+        items: I,
+    ) -> ImapUnordered<'scope, 'env, I::IntoIter, F, T, NoCallback>
+    where
+        F: Fn(I::Item) -> T + Send + Sync + 'scope,
+        I: IntoIterator,
+        I::Item: Send + 'scope,
+        T: Send + 'scope,
+    {
+        self.batch().imap_unordered(task, items)
+    }
+
+    pub(crate) fn submit_window<F, T, C, X>(
+        &'scope self,
+        options: &Options,
+        callback: &C,
+        task: &Arc<F>,
+        inputs: Vec<X>,
+    ) -> Batch<'scope, T>
+    where
+        F: Fn(X) -> T + Send + Sync + 'scope,
+        X: Send + 'scope,
+        T: Send + 'scope,
+        C: CompletionCallback<T> + Clone + 'scope,
+    {
+        let task = task.clone();
+        self.submit(
+            options.clone(),
+            move |x| task(x),
+            callback.clone(),
+            None,
+            inputs,
+        )
+        .unwrap_or_else(|error| panic!("{error}"))
+    }
+}
+
+impl<C> fmt::Debug for BatchBuilder<'_, '_, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("BatchBuilder")
             .field("options", &self.options)

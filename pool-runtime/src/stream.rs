@@ -1,0 +1,275 @@
+//! Lazily fed streams of results: `imap` and `imap_unordered` with a bound
+//! on the inputs in flight (backpressure).
+//!
+//! A stream pulls a few inputs at a time from its iterator and submits them
+//! as a small batch, keeping at most `in_flight` inputs pulled and not yet
+//! handed back as results. Results are read from those batches as they
+//! finish.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::time::Duration;
+
+use crate::batch::{AsCompleted, Batch, CompletionCallback, Options, Results};
+use crate::error::TaskError;
+use crate::primitive::Arc;
+use crate::scope::Scope;
+
+/// How the window of a stream is cut into batches.
+struct Window {
+    /// Inputs pulled and not yet handed back.
+    in_flight: usize,
+    bound: usize,
+    per_batch: usize,
+    /// Index of the next input to pull.
+    pulled: usize,
+    exhausted: bool,
+}
+
+impl Window {
+    fn new(options: &Options, threads: usize) -> Window {
+        let bound = options.in_flight.unwrap_or((4 * threads).max(16));
+        Window {
+            in_flight: 0,
+            bound,
+            per_batch: (bound / (2 * threads.max(1))).max(1),
+            pulled: 0,
+            exhausted: false,
+        }
+    }
+
+    /// Pulls the next group of inputs, if the bound allows; returns them with
+    /// the index of the first.
+    fn pull<It: Iterator>(&mut self, input: &mut It) -> Option<(usize, Vec<It::Item>)> {
+        if self.exhausted || self.in_flight >= self.bound {
+            return None;
+        }
+        let take = self.per_batch.min(self.bound - self.in_flight);
+        let items: Vec<It::Item> = input.by_ref().take(take).collect();
+        if items.len() < take {
+            self.exhausted = true;
+        }
+        if items.is_empty() {
+            return None;
+        }
+        let first = self.pulled;
+        self.pulled += items.len();
+        self.in_flight += items.len();
+        Some((first, items))
+    }
+}
+
+fn shift<T>(result: Result<T, TaskError>, base: usize) -> Result<T, TaskError> {
+    result.map_err(|mut error| {
+        error.index += base;
+        error
+    })
+}
+
+/// Results of `task(item)` in input order, from [`Scope::imap`] or
+/// [`BatchBuilder::imap`](crate::BatchBuilder::imap).
+pub struct Imap<'scope, 'env, It, F, T, C>
+where
+    It: Iterator,
+{
+    scope: &'scope Scope<'scope, 'env>,
+    options: Options,
+    callback: C,
+    task: Arc<F>,
+    input: It,
+    window: Window,
+    batches: VecDeque<(usize, Results<'scope, T>)>,
+}
+
+impl<'scope, 'env, It, F, T, C> Imap<'scope, 'env, It, F, T, C>
+where
+    It: Iterator,
+    It::Item: Send + 'scope,
+    F: Fn(It::Item) -> T + Send + Sync + 'scope,
+    T: Send + 'scope,
+    C: CompletionCallback<T> + Clone + 'scope,
+{
+    pub(crate) fn new(
+        scope: &'scope Scope<'scope, 'env>,
+        options: Options,
+        callback: C,
+        task: F,
+        input: It,
+    ) -> Self {
+        let window = Window::new(&options, scope.threads());
+        Imap {
+            scope,
+            options,
+            callback,
+            task: Arc::new(task),
+            input,
+            window,
+            batches: VecDeque::new(),
+        }
+    }
+
+    fn refill(&mut self) {
+        while let Some((first, items)) = self.window.pull(&mut self.input) {
+            let batch = self
+                .scope
+                .submit_window(&self.options, &self.callback, &self.task, items);
+            self.batches.push_back((first, batch.results()));
+        }
+    }
+}
+
+impl<'scope, It, F, T, C> Iterator for Imap<'scope, '_, It, F, T, C>
+where
+    It: Iterator,
+    It::Item: Send + 'scope,
+    F: Fn(It::Item) -> T + Send + Sync + 'scope,
+    T: Send + 'scope,
+    C: CompletionCallback<T> + Clone + 'scope,
+{
+    type Item = Result<T, TaskError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            self.refill();
+            let (base, results) = self.batches.front_mut()?;
+            match results.next() {
+                Some(result) => {
+                    self.window.in_flight -= 1;
+                    return Some(shift(result, *base));
+                }
+                None => {
+                    self.batches.pop_front();
+                }
+            }
+        }
+    }
+}
+
+impl<It: Iterator, F, T, C> Drop for Imap<'_, '_, It, F, T, C> {
+    fn drop(&mut self) {
+        for (_, results) in &self.batches {
+            results.batch().cancel();
+        }
+    }
+}
+
+impl<It: Iterator, F, T, C> fmt::Debug for Imap<'_, '_, It, F, T, C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Imap")
+            .field("in_flight", &self.window.in_flight)
+            .field("bound", &self.window.bound)
+            .field("pulled", &self.window.pulled)
+            .finish()
+    }
+}
+
+/// `(index, result)` pairs in completion order, from
+/// [`Scope::imap_unordered`] or
+/// [`BatchBuilder::imap_unordered`](crate::BatchBuilder::imap_unordered).
+pub struct ImapUnordered<'scope, 'env, It, F, T, C>
+where
+    It: Iterator,
+{
+    scope: &'scope Scope<'scope, 'env>,
+    options: Options,
+    callback: C,
+    task: Arc<F>,
+    input: It,
+    window: Window,
+    batches: Vec<(usize, AsCompleted<'scope, T>)>,
+}
+
+impl<'scope, 'env, It, F, T, C> ImapUnordered<'scope, 'env, It, F, T, C>
+where
+    It: Iterator,
+    It::Item: Send + 'scope,
+    F: Fn(It::Item) -> T + Send + Sync + 'scope,
+    T: Send + 'scope,
+    C: CompletionCallback<T> + Clone + 'scope,
+{
+    pub(crate) fn new(
+        scope: &'scope Scope<'scope, 'env>,
+        options: Options,
+        callback: C,
+        task: F,
+        input: It,
+    ) -> Self {
+        let window = Window::new(&options, scope.threads());
+        ImapUnordered {
+            scope,
+            options,
+            callback,
+            task: Arc::new(task),
+            input,
+            window,
+            batches: Vec::new(),
+        }
+    }
+
+    fn refill(&mut self) {
+        while let Some((first, items)) = self.window.pull(&mut self.input) {
+            let batch: Batch<'scope, T> =
+                self.scope
+                    .submit_window(&self.options, &self.callback, &self.task, items);
+            self.batches.push((first, batch.as_completed()));
+        }
+    }
+}
+
+impl<'scope, It, F, T, C> Iterator for ImapUnordered<'scope, '_, It, F, T, C>
+where
+    It: Iterator,
+    It::Item: Send + 'scope,
+    F: Fn(It::Item) -> T + Send + Sync + 'scope,
+    T: Send + 'scope,
+    C: CompletionCallback<T> + Clone + 'scope,
+{
+    type Item = (usize, Result<T, TaskError>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let mut idle_rounds = 0u32;
+        loop {
+            self.refill();
+            self.batches.retain(|(_, stream)| stream.len_left() > 0);
+            if self.batches.is_empty() {
+                return None;
+            }
+            for (base, stream) in &mut self.batches {
+                if let Some((index, result)) = stream.try_next() {
+                    self.window.in_flight -= 1;
+                    return Some((*base + index, shift(result, *base)));
+                }
+            }
+            if self.batches.len() == 1 {
+                // Only one batch left: its blocking read is the right wait.
+                let (base, stream) = &mut self.batches[0];
+                let (index, result) = stream.next()?;
+                self.window.in_flight -= 1;
+                return Some((*base + index, shift(result, *base)));
+            }
+            // Several batches, none ready: help or nap briefly, then poll again.
+            if !self.batches[0].1.help_one() {
+                idle_rounds = (idle_rounds + 1).min(10);
+                std::thread::park_timeout(Duration::from_micros(10 << idle_rounds));
+            }
+        }
+    }
+}
+
+impl<It: Iterator, F, T, C> Drop for ImapUnordered<'_, '_, It, F, T, C> {
+    fn drop(&mut self) {
+        for (_, stream) in &self.batches {
+            stream.batch().cancel();
+        }
+    }
+}
+
+impl<It: Iterator, F, T, C> fmt::Debug for ImapUnordered<'_, '_, It, F, T, C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ImapUnordered")
+            .field("in_flight", &self.window.in_flight)
+            .field("bound", &self.window.bound)
+            .field("pulled", &self.window.pulled)
+            .finish()
+    }
+}
