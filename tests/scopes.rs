@@ -106,7 +106,7 @@ fn the_scope_returns_only_after_every_task_finished() {
 #[test]
 fn the_scope_waits_for_tasks_whose_handles_were_forgotten() {
     let done = AtomicUsize::new(0);
-    let mut results = vec![0u64; 16];
+    let mut results = [0u64; 16];
     let pool = Pool::new(2).unwrap();
     pool.scope(|s| {
         let batch = s.map_async(|_| slow_increment(&done), 0..6);
