@@ -263,6 +263,41 @@ fn terminate_keeps_queued_tasks_from_starting_and_lets_running_ones_finish() {
 }
 
 #[test]
+fn a_task_may_terminate_its_own_scope() {
+    watchdog(|| {
+        let pool = Pool::new(1).unwrap();
+        let ran = AtomicUsize::new(0);
+        let queued_submitted = Gate::default();
+        pool.scope(|s| {
+            let batch = s.batch().chunk(1).map_async(
+                |i: u32| {
+                    ran.fetch_add(1, Ordering::SeqCst);
+                    if i == 2 {
+                        queued_submitted.wait();
+                        s.terminate();
+                    }
+                    i
+                },
+                0..10,
+            );
+            let queued = s.map_async(|_| ran.fetch_add(1, Ordering::SeqCst), 0..5);
+            queued_submitted.open();
+            batch.wait();
+            let failures = batch.failures();
+            let cancelled: Vec<usize> = failures.iter().map(TaskError::index).collect();
+            assert_eq!(cancelled, (3..10).collect::<Vec<_>>());
+            assert!(failures.iter().all(TaskError::is_cancelled));
+            assert!(queued.get().unwrap_err().is_cancelled());
+            assert_eq!(
+                s.try_apply_async(|| 0).unwrap_err(),
+                SubmitError::Terminated
+            );
+        });
+        assert_eq!(ran.load(Ordering::SeqCst), 3);
+    });
+}
+
+#[test]
 fn terminate_refuses_new_submissions() {
     let pool = Pool::new(1).unwrap();
     pool.scope(|s| {

@@ -217,6 +217,31 @@ fn every_unreported_panic_is_named_when_the_scope_ends() {
 }
 
 #[test]
+fn an_early_unreported_panic_is_not_lost_among_many_later_batches() {
+    let pool = Pool::new(2).unwrap();
+    let message = scope_panic(&pool, |s| {
+        for i in 0..300u32 {
+            let batch = s
+                .batch()
+                .name(if i == 5 { "early" } else { "later" })
+                .map_async(
+                    move |x: u32| if i == 5 && x == 1 { resize(0) } else { x },
+                    0..3,
+                );
+            if i % 2 == 0 {
+                // Finished and dropped: the scope may forget such batches,
+                // but not the one whose panic nobody saw.
+                batch.wait();
+            }
+        }
+    })
+    .expect("the early panic is re-raised");
+    assert!(message.contains("early"), "{message}");
+    assert!(message.contains("task 1"), "{message}");
+    assert!(message.contains("1 task panic was"), "{message}");
+}
+
+#[test]
 fn a_panic_reported_by_get_is_not_reraised() {
     let pool = Pool::new(2).unwrap();
     let outcome = scope_panic(&pool, |s| {
