@@ -12,7 +12,7 @@ use std::sync::{mpsc, Arc, Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use poolscope::{BuildError, Pool};
+use poolscope::{BuildError, Pool, SubmitError, TaskErrorKind};
 
 fn serial() -> MutexGuard<'static, ()> {
     static SERIAL: Mutex<()> = Mutex::new(());
@@ -116,6 +116,9 @@ fn scopes_on_the_default_pool_start_no_thread() {
                 let sums = s.map_async(|x: &u64| x + round, &data);
                 let nested = s.apply_async(|| s.map(|x: u64| x, 0..4).unwrap().len());
                 assert_eq!(nested.get().unwrap(), 4);
+                // A scope opened inside a task, on the same default pool.
+                let inner = s.apply_async(|| poolscope::scope(|inner| inner.apply(|| 3)));
+                assert_eq!(inner.get().unwrap(), Ok(3));
                 sums.get().unwrap().iter().sum::<u64>()
             });
             assert_eq!(total, data.iter().sum::<u64>() + 64 * round);
@@ -397,4 +400,50 @@ fn a_pool_is_reused_by_scope_after_scope() {
         assert_eq!(lens, (0..round).map(|i| text.len() + i).collect::<Vec<_>>());
     }
     assert_eq!(threads_named("reuse-"), 2);
+}
+
+#[test]
+fn a_start_hook_that_panics_on_a_later_thread_breaks_the_pool_without_hanging() {
+    let _serial = serial();
+    // The CPU worker (index 0) starts fine; a blocking-lane thread, started
+    // on demand with a later index, fails its hook.
+    let pool = Pool::builder()
+        .threads(1)
+        .thread_name("brokenlane")
+        .on_thread_start(|index| {
+            if index >= 1 {
+                panic!("no database on thread {index}");
+            }
+        })
+        .build()
+        .unwrap();
+    assert_eq!(pool.broken_reason(), None);
+    let pool = watchdog("broken-lane", move || {
+        pool.scope(|s| {
+            let batch = s.batch().blocking(true).map_async(|x: u32| x, 0..3);
+            let error = batch.get().unwrap_err();
+            assert!(
+                matches!(error.kind(), TaskErrorKind::PoolBroken { .. }),
+                "{error:?}"
+            );
+            assert!(error.to_string().contains("broken"), "{error}");
+            // Every later submission is refused, CPU work included.
+            match s.try_map_async(|x: u32| x, 0..3) {
+                Err(SubmitError::PoolBroken { reason }) => {
+                    assert!(reason.contains("no database"), "{reason}")
+                }
+                other => panic!("expected PoolBroken, got {other:?}"),
+            }
+        });
+        pool
+    });
+    let reason = pool
+        .broken_reason()
+        .expect("the pool reports itself broken");
+    assert!(reason.contains("no database on thread"), "{reason}");
+    assert!(format!("{pool:?}").contains("no database"), "{pool:?}");
+    drop(pool);
+    eventually("the broken pool's threads are gone", || {
+        threads_named("brokenlane") == 0
+    });
 }
