@@ -1,0 +1,481 @@
+//! poolscope side by side with what a user would pick instead: rayon,
+//! the `threadpool` crate, `std::thread::scope` and Python's ThreadPool.
+//!
+//! Run: `cargo bench --bench compare` (full) or
+//! `cargo bench --bench compare -- --quick` (tiny sizes, as CI does).
+//! Every workload runs warm-ups, then reports the median of repetitions,
+//! all in one process so the ratios compare like with like.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::hint::black_box;
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Barrier};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use poolscope::Pool;
+use rayon::prelude::*;
+
+/// Counts live and peak heap bytes, for the memory row.
+struct Counting;
+
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: forwards to the system allocator unchanged; only counts bytes.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let live = LIVE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
+        PEAK.fetch_max(live, Ordering::Relaxed);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+struct Config {
+    quick: bool,
+    reps: usize,
+}
+
+fn median(mut samples: Vec<f64>) -> f64 {
+    samples.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    samples[samples.len() / 2]
+}
+
+fn percentile(mut samples: Vec<f64>, p: f64) -> f64 {
+    samples.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let index = ((samples.len() as f64 - 1.0) * p).round() as usize;
+    samples[index]
+}
+
+/// Median seconds of `reps` runs of `f`, after two warm-ups.
+fn time(config: &Config, mut f: impl FnMut()) -> f64 {
+    for _ in 0..2 {
+        f();
+    }
+    let samples = (0..config.reps)
+        .map(|_| {
+            let start = Instant::now();
+            f();
+            start.elapsed().as_secs_f64()
+        })
+        .collect();
+    median(samples)
+}
+
+fn row(name: &str, value: f64, unit: &str, note: &str) {
+    println!("| {name:<58} | {value:>12.2} {unit:<8} | {note} |");
+}
+
+fn header(title: &str) {
+    println!();
+    println!("### {title}");
+    println!();
+    println!("| {:<58} | {:>21} | ratio / note |", "variant", "median");
+    println!("|{}|{}|---|", "-".repeat(60), "-".repeat(23));
+}
+
+/// Spins for about `ns` nanoseconds of CPU work.
+fn work(iterations: u64) -> u64 {
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    for _ in 0..iterations {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+    }
+    black_box(x)
+}
+
+fn calibrate(target: Duration) -> u64 {
+    let mut iterations = 1_000u64;
+    loop {
+        let start = Instant::now();
+        work(iterations);
+        let took = start.elapsed();
+        if took >= Duration::from_millis(20) {
+            return (iterations as f64 * target.as_secs_f64() / took.as_secs_f64()) as u64;
+        }
+        iterations *= 2;
+    }
+}
+
+fn python_threadpool(n: usize, chunksize: Option<usize>) -> Option<f64> {
+    let chunk = chunksize.map_or(String::new(), |c| format!(", chunksize={c}"));
+    let script = format!(
+        "import time\nfrom multiprocessing.pool import ThreadPool\n\
+         def f(x):\n    return None\n\
+         with ThreadPool({threads}) as p:\n    p.map(f, range(1000){chunk})\n    best = []\n    \
+         for _ in range(3):\n        t = time.perf_counter(); p.map(f, range({n}){chunk}); best.append(time.perf_counter() - t)\n    \
+         best.sort(); print(best[1])\n",
+        threads = thread::available_parallelism().map_or(2, |n| n.get()),
+    );
+    let output = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .output()
+        .ok()?;
+    if !output.status.success() {
+        return None;
+    }
+    String::from_utf8(output.stdout).ok()?.trim().parse().ok()
+}
+
+fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let config = Config {
+        quick,
+        reps: if quick { 3 } else { 11 },
+    };
+    let threads = thread::available_parallelism().map_or(2, |n| n.get());
+    let pool = Pool::new(threads).unwrap();
+    let rayon_pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .unwrap();
+    let classic = threadpool::ThreadPool::new(threads);
+    println!(
+        "# poolscope benchmark: {threads} threads{}",
+        if quick { " (quick)" } else { "" }
+    );
+
+    // 1. One batch of empty tasks.
+    let n = if config.quick { 10_000 } else { 100_000 };
+    header(&format!("1. {n} empty tasks as one batch (ns/task)"));
+    let ours = time(&config, || {
+        pool.scope(|s| s.map_async(|_: usize| {}, 0..n).wait())
+    }) * 1e9
+        / n as f64;
+    let ours_macro = time(&config, || {
+        pool.scope(|s| {
+            let f = |_: usize| {};
+            let _ = s.batch().map_async(f, 0..n).get();
+        })
+    }) * 1e9
+        / n as f64;
+    let rayon_spawn = time(&config, || {
+        rayon_pool.scope(|s| {
+            for _ in 0..n {
+                s.spawn(|_| {});
+            }
+        })
+    }) * 1e9
+        / n as f64;
+    let rayon_par_iter = time(&config, || {
+        rayon_pool.install(|| (0..n).into_par_iter().for_each(|_| {}))
+    }) * 1e9
+        / n as f64;
+    let threadpool_execute = time(&config, || {
+        for _ in 0..n {
+            classic.execute(|| {});
+        }
+        classic.join();
+    }) * 1e9
+        / n as f64;
+    row("poolscope map_async + wait", ours, "ns/task", "1.00");
+    row(
+        "poolscope batch().map_async + get",
+        ours_macro,
+        "ns/task",
+        &format!("{:.2}", ours_macro / ours),
+    );
+    row(
+        "rayon scope + spawn per task",
+        rayon_spawn,
+        "ns/task",
+        &format!("poolscope is {:.1}x faster", rayon_spawn / ours),
+    );
+    row(
+        "rayon par_iter().for_each (reference)",
+        rayon_par_iter,
+        "ns/task",
+        &format!("{:.2}x poolscope", rayon_par_iter / ours),
+    );
+    row(
+        "threadpool execute + join",
+        threadpool_execute,
+        "ns/task",
+        &format!("poolscope is {:.1}x faster", threadpool_execute / ours),
+    );
+    for (label, chunk) in [
+        ("Python ThreadPool.map chunksize=1", Some(1)),
+        ("Python ThreadPool.map default chunksize", None),
+    ] {
+        match python_threadpool(n, chunk) {
+            Some(seconds) => {
+                let per = seconds * 1e9 / n as f64;
+                row(
+                    label,
+                    per,
+                    "ns/task",
+                    &format!("poolscope is {:.0}x faster", per / ours),
+                );
+            }
+            None => println!("| {label:<58} | {:>21} | python3 not available |", "-"),
+        }
+    }
+
+    // 2. Empty tasks submitted one at a time.
+    header(&format!(
+        "2. {n} empty tasks submitted one at a time (ns/task)"
+    ));
+    let ours_one = time(&config, || {
+        pool.scope(|s| {
+            for _ in 0..n {
+                let _ = s.apply_async(|| {});
+            }
+        })
+    }) * 1e9
+        / n as f64;
+    row(
+        "poolscope apply_async per task",
+        ours_one,
+        "ns/task",
+        &format!("{:.2}x rayon (target <= 0.5)", ours_one / rayon_spawn),
+    );
+    row(
+        "rayon scope + spawn per task",
+        rayon_spawn,
+        "ns/task",
+        "1.00",
+    );
+
+    // 3. Calibrated 10 µs tasks.
+    let tasks = 1_000usize;
+    let iterations = calibrate(Duration::from_micros(10));
+    let serial = time(&config, || {
+        for _ in 0..tasks {
+            work(iterations);
+        }
+    });
+    header(&format!(
+        "3. {tasks} tasks of ~10 us CPU work: efficiency = (serial / threads) / wall"
+    ));
+    let ours_cpu = time(&config, || {
+        pool.scope(|s| s.map_async(|_: usize| work(iterations), 0..tasks).wait())
+    });
+    let rayon_cpu = time(&config, || {
+        rayon_pool.scope(|s| {
+            for _ in 0..tasks {
+                s.spawn(|_| {
+                    work(iterations);
+                });
+            }
+        })
+    });
+    let efficiency = |wall: f64| serial / threads as f64 / wall * 100.0;
+    row("serial (one thread)", serial * 1e3, "ms", "");
+    row(
+        "poolscope map_async",
+        ours_cpu * 1e3,
+        "ms",
+        &format!("{:.1}% efficiency (target >= 99%)", efficiency(ours_cpu)),
+    );
+    row(
+        "rayon scope + spawn",
+        rayon_cpu * 1e3,
+        "ms",
+        &format!("{:.1}% efficiency", efficiency(rayon_cpu)),
+    );
+
+    // 4. Round trip of one task on an idle pool.
+    header("4. round trip of one empty task on an idle pool (us)");
+    let trials = if config.quick { 50 } else { 400 };
+    let idle = Duration::from_millis(2);
+    let mut ours_rt = Vec::new();
+    let mut rayon_rt = Vec::new();
+    for _ in 0..trials {
+        thread::sleep(idle);
+        let start = Instant::now();
+        pool.scope(|s| s.apply_async(|| black_box(1)).get().unwrap());
+        ours_rt.push(start.elapsed().as_secs_f64() * 1e6);
+        thread::sleep(idle);
+        let start = Instant::now();
+        rayon_pool.install(|| black_box(1));
+        rayon_rt.push(start.elapsed().as_secs_f64() * 1e6);
+    }
+    let ping_pong = raw_ping_pong(trials, idle);
+    let (p99_ping, med_ping) = (percentile(ping_pong.clone(), 0.99), median(ping_pong));
+    let (med_ours, p99_ours) = (median(ours_rt.clone()), percentile(ours_rt, 0.99));
+    let (med_rayon, p99_rayon) = (median(rayon_rt.clone()), percentile(rayon_rt, 0.99));
+    row(
+        "poolscope scope + apply_async + get, median",
+        med_ours,
+        "us",
+        &format!("{:.2}x rayon (target <= 1)", med_ours / med_rayon),
+    );
+    row(
+        "poolscope p99",
+        p99_ours,
+        "us",
+        &format!("{:.2}x ping-pong p99 (target <= 2)", p99_ours / p99_ping),
+    );
+    row("rayon install, median", med_rayon, "us", "");
+    row("rayon install, p99", p99_rayon, "us", "");
+    row("raw park/unpark ping-pong, median", med_ping, "us", "");
+    row("raw park/unpark ping-pong, p99", p99_ping, "us", "");
+
+    // 5. Empty scope on the default pool.
+    header("5. open and close an empty scope (us)");
+    let reps = if config.quick { 1_000 } else { 100_000 };
+    Pool::global();
+    let ours_scope = time(&config, || {
+        for _ in 0..reps {
+            poolscope::scope(|s| {
+                black_box(s);
+            });
+        }
+    }) * 1e6
+        / reps as f64;
+    let std_reps = reps / 10;
+    let std_scope = time(&config, || {
+        for _ in 0..std_reps {
+            thread::scope(|s| {
+                s.spawn(|| black_box(1));
+            });
+        }
+    }) * 1e6
+        / std_reps as f64;
+    row(
+        "poolscope::scope on the default pool",
+        ours_scope,
+        "us",
+        &format!(
+            "{:.0}x faster than std (target >= 10, <= 2 us)",
+            std_scope / ours_scope
+        ),
+    );
+    row(
+        "std::thread::scope with one spawned thread",
+        std_scope,
+        "us",
+        "",
+    );
+
+    // 6. Sleeping tasks.
+    header("6. ten 50 ms sleeping tasks (ms)");
+    let sleep = || thread::sleep(Duration::from_millis(50));
+    let one_cfg = Config {
+        quick: config.quick,
+        reps: 3,
+    };
+    let cpu_lane = time(&one_cfg, || {
+        pool.scope(|s| s.map_async(|_: u32| sleep(), 0..10).wait())
+    }) * 1e3;
+    let blocking_lane = time(&one_cfg, || {
+        pool.scope(|s| {
+            s.batch()
+                .blocking(true)
+                .map_async(|_: u32| sleep(), 0..10)
+                .wait()
+        })
+    }) * 1e3;
+    let rayon_sleep = time(&one_cfg, || {
+        rayon_pool.scope(|s| {
+            for _ in 0..10 {
+                s.spawn(|_| sleep());
+            }
+        })
+    }) * 1e3;
+    row("poolscope CPU lane", cpu_lane, "ms", "");
+    row(
+        "poolscope blocking lane",
+        blocking_lane,
+        "ms",
+        &format!("{:.2}x one task (target <= 1.2)", blocking_lane / 50.0),
+    );
+    row(
+        "rayon scope + spawn, default threads",
+        rayon_sleep,
+        "ms",
+        "",
+    );
+
+    // 7. Memory per queued task.
+    let m = if config.quick { 10_000 } else { 1_000_000 };
+    header(&format!("7. peak heap bytes per queued task, {m} tasks"));
+    let gate = Barrier::new(threads + 1);
+    let ours_bytes = peak_bytes(|| {
+        pool.scope(|s| {
+            // Hold every worker so the batch stays queued while measured.
+            let blockers = s.batch().chunk(1).map_async(
+                |_: usize| {
+                    gate.wait();
+                },
+                0..threads,
+            );
+            let batch = s.map_async(|_: usize| {}, 0..m);
+            gate.wait();
+            blockers.wait();
+            batch.wait();
+        })
+    }) / m as f64;
+    let rayon_bytes = peak_bytes(|| {
+        let gate = Arc::new(Barrier::new(threads + 1));
+        rayon_pool.scope(|s| {
+            for _ in 0..threads {
+                let gate = gate.clone();
+                s.spawn(move |_| {
+                    gate.wait();
+                });
+            }
+            for _ in 0..m {
+                s.spawn(|_| {});
+            }
+            gate.wait();
+        })
+    }) / m as f64;
+    row(
+        "poolscope map_async",
+        ours_bytes,
+        "B/task",
+        &format!("{:.2}x rayon (target <= 1)", ours_bytes / rayon_bytes),
+    );
+    row("rayon scope + spawn", rayon_bytes, "B/task", "");
+}
+
+fn peak_bytes(f: impl FnOnce()) -> f64 {
+    let base = LIVE.load(Ordering::SeqCst);
+    PEAK.store(base, Ordering::SeqCst);
+    f();
+    (PEAK.load(Ordering::SeqCst) - base) as f64
+}
+
+/// One thread wakes a parked thread, which wakes it back: the floor for any
+/// pool's idle round trip.
+fn raw_ping_pong(trials: usize, idle: Duration) -> Vec<f64> {
+    let flag = Arc::new(AtomicUsize::new(0));
+    let main = thread::current();
+    let peer_flag = flag.clone();
+    let peer = thread::spawn(move || {
+        for round in 1..=trials {
+            while peer_flag.load(Ordering::Acquire) != 2 * round - 1 {
+                thread::park();
+            }
+            peer_flag.store(2 * round, Ordering::Release);
+            main.unpark();
+        }
+    });
+    let mut samples = Vec::with_capacity(trials);
+    for round in 1..=trials {
+        thread::sleep(idle);
+        let start = Instant::now();
+        flag.store(2 * round - 1, Ordering::Release);
+        peer.thread().unpark();
+        while flag.load(Ordering::Acquire) != 2 * round {
+            thread::park();
+        }
+        samples.push(start.elapsed().as_secs_f64() * 1e6);
+    }
+    peer.join().unwrap();
+    samples
+}
