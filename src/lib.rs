@@ -9,9 +9,13 @@
 
 #![deny(missing_docs, missing_debug_implementations)]
 
+mod block;
+mod task;
+
+pub use block::{TupleBatch, TupleResults, TupleTimeoutError};
+pub use pool_macros::{par_batch, pool_scope, pool_task};
 pub use pool_runtime::*;
+pub use task::TaskFn;
 
 #[doc(hidden)]
-pub mod __private {
-    pub use pool_runtime;
-}
+pub mod __private;
