@@ -84,24 +84,30 @@ impl<F: ?Sized> ViaAnyCallee for &Probe<'_, F> {
 pub struct Pick<'a, T: ?Sized>(pub &'a T);
 
 /// See [`Pick`]: the `Copy` case.
-pub trait ViaCopy<T> {
+pub trait ViaCopy {
+    /// The value's type.
+    type Picked;
     /// A copy of the value.
-    fn __poolscope_pick(&self) -> T;
+    fn __poolscope_pick(&self) -> Self::Picked;
 }
 
-impl<T: Copy> ViaCopy<T> for Pick<'_, T> {
+impl<T: Copy> ViaCopy for Pick<'_, T> {
+    type Picked = T;
     fn __poolscope_pick(&self) -> T {
         *self.0
     }
 }
 
 /// See [`Pick`]: the borrowing case.
-pub trait ViaBorrow<'a, T: ?Sized> {
+pub trait ViaBorrow {
+    /// A reference to the place.
+    type Picked;
     /// A borrow of the place.
-    fn __poolscope_pick(&self) -> &'a T;
+    fn __poolscope_pick(&self) -> Self::Picked;
 }
 
-impl<'a, T: ?Sized> ViaBorrow<'a, T> for &Pick<'a, T> {
+impl<'a, T: ?Sized> ViaBorrow for &Pick<'a, T> {
+    type Picked = &'a T;
     fn __poolscope_pick(&self) -> &'a T {
         self.0
     }
@@ -247,11 +253,18 @@ where
 
 /// `pool_scope!(threads = N, name = "...", |pool| ...)`: a scope on a pool
 /// of its own, built from `builder` and shut down (threads joined) at the
-/// end; building the pool can fail, hence the `Result`.
-pub fn scope_on_new<'env, F, R>(builder: PoolBuilder, body: F) -> Result<R, BuildError>
+/// end.
+///
+/// # Panics
+///
+/// If the pool cannot be built, with the build error's message.
+#[track_caller]
+pub fn scope_on_new<'env, F, R>(builder: PoolBuilder, body: F) -> R
 where
     F: for<'scope> FnOnce(&'scope Scope<'scope, 'env>) -> R,
 {
-    let pool = builder.build()?;
-    Ok(pool.scope(body))
+    match builder.build() {
+        Ok(pool) => pool.scope(body),
+        Err(error) => panic!("pool_scope!: could not start the pool: {error}"),
+    }
 }

@@ -363,6 +363,15 @@ fn is_place(expr: &Expr) -> bool {
     }
 }
 
+/// `(|x| x + 1)` without its parentheses, which are needed in a call but
+/// not in a `let`.
+fn without_parens(expr: &Expr) -> &Expr {
+    match expr {
+        Expr::Paren(paren) => without_parens(&paren.expr),
+        other => other,
+    }
+}
+
 /// The variable a place starts from: `x` for `x.a[3].b`.
 fn place_root(expr: &Expr) -> Option<&Ident> {
     match expr {
@@ -419,9 +428,23 @@ impl Generator<'_> {
     fn take(&self, expr: &Expr, by_value: bool) -> TokenStream {
         let private = &self.private;
         if by_value || !is_place(expr) {
+            let expr = without_parens(expr);
             quote_spanned!(expr.span()=> #expr)
         } else {
             quote_spanned!(expr.span()=> (&#private::Pick(&#expr)).__poolscope_pick())
+        }
+    }
+
+    /// Borrows a callee that is a place (a function's name is a constant,
+    /// so its borrow lives for the whole program); takes any other callee
+    /// by value. Never copies a place: whether a closure defined in the
+    /// same function is `Copy` is not known yet when this code is checked.
+    fn take_callee(&self, callee: &Expr) -> TokenStream {
+        if is_place(callee) {
+            quote_spanned!(callee.span()=> &#callee)
+        } else {
+            let callee = without_parens(callee);
+            quote_spanned!(callee.span()=> #callee)
         }
     }
 
@@ -448,7 +471,7 @@ impl Generator<'_> {
                 Some(shared) => quote!(#shared),
                 None => {
                     let var = mixed_at(format!("{prefix}_callee"), callee.span());
-                    let value = self.take(callee, false);
+                    let value = self.take_callee(callee);
                     lets.push(quote!(let #var = #value;));
                     task_options = Some(self.options_probe(&var));
                     vars.push(var.clone());
@@ -522,7 +545,7 @@ impl Generator<'_> {
                 let (callee_lets, shared_callee, task_options) = match &call.kind {
                     CallKind::Function { callee, .. } => {
                         let var = mixed_at("__poolscope_callee".into(), callee.span());
-                        let value = self.take(callee, false);
+                        let value = self.take_callee(callee);
                         let probe = self.options_probe(&var);
                         (quote!(let #var = #value;), Some(var), probe)
                     }

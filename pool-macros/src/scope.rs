@@ -96,6 +96,13 @@ pub(crate) fn expand(input: TokenStream) -> TokenStream {
             "crate" => krate = options::krate(options::crate_path(option, &mut errors)),
             "threads" => {
                 if let Some(value) = options::required_value(option, "threads = 4", &mut errors) {
+                    if matches!(value, syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Int(n), .. }) if n.base10_digits() == "0")
+                    {
+                        errors.spanned(
+                            value,
+                            "`threads = 0` is not a pool: a pool needs at least one thread",
+                        );
+                    }
                     builder_calls.push(quote_spanned!(value.span()=> .threads(#value)));
                 }
             }
