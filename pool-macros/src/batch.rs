@@ -123,6 +123,12 @@ impl Parse for ParBatch {
                 "par_batch! needs a scope and a body, as in `par_batch!(pool, f(x) for x in xs)`",
             ));
         }
+        let mut options = Vec::new();
+        // `crate = path` may also come first, before the scope.
+        if input.peek(Token![crate]) && input.peek2(Token![=]) {
+            options.push(input.parse::<RawOption>()?);
+            input.parse::<Token![,]>()?;
+        }
         let pool: Expr = input.parse()?;
         if input.is_empty() {
             return Err(syn::Error::new_spanned(
@@ -131,7 +137,6 @@ impl Parse for ParBatch {
             ));
         }
         input.parse::<Token![,]>()?;
-        let mut options = Vec::new();
         while RawOption::peek(input) {
             let option: RawOption = input.parse()?;
             if input.is_empty() {
