@@ -101,10 +101,7 @@ impl Call {
             }),
             other => Err(syn::Error::new_spanned(
                 &other,
-                format!(
-                    "par_batch! runs calls: expected `function(args)` or `value.method(args)`, found `{}`; to run another expression, call a closure: `(|| ...)()`",
-                    other.to_token_stream()
-                ),
+                "par_batch! runs calls: expected `function(args)` or `value.method(args)`; to run another expression, call a closure: `(|| ...)()`",
             )),
         }
     }
@@ -522,13 +519,15 @@ impl Generator<'_> {
         quote!(#(#setters)*)
     }
 
-    fn submit(&self, calls: &Ident, task: TokenStream, builder: &Ident) -> TokenStream {
+    /// The submission, spanned at `span` (the user's call or list) so that
+    /// its errors point there rather than at the whole macro call.
+    fn submit(&self, calls: &Ident, task: TokenStream, builder: &Ident, span: Span) -> TokenStream {
         let private = &self.private;
         match &self.options.on_complete {
-            Some((key, callback)) => quote_spanned!(key.span()=>
+            Some((_, callback)) => quote_spanned!(span=>
                 #private::submit_with_callback(#builder, #calls, #task, #callback)
             ),
-            None => quote!(#private::submit(#builder, #calls, #task)),
+            None => quote_spanned!(span=> #private::submit(#builder, #calls, #task)),
         }
     }
 
@@ -585,7 +584,7 @@ impl Generator<'_> {
                     };
                     return quote!({ #head #imap });
                 }
-                let submit = self.submit(&calls, task, &builder);
+                let submit = self.submit(&calls, task, &builder, call.span);
                 quote!({
                     #head
                     let mut #calls = #private::Vec::with_capacity(::core::iter::Iterator::size_hint(&#items).0);
@@ -640,10 +639,15 @@ impl Generator<'_> {
                 let len = list.len();
                 let call_var = mixed("__poolscope_call");
                 let task = quote!(move |#call_var| match #call_var { #(#arms,)* });
+                let span = match body {
+                    Body::List { bracket, .. } => bracket.span.join(),
+                    Body::Block { brace, .. } => brace.span.join(),
+                    Body::Comprehension { .. } => unreachable!("matched above"),
+                };
                 let submission = if block {
-                    quote!(#private::submit_block(#builder, #calls, #task))
+                    quote_spanned!(span=> #private::submit_block(#builder, #calls, #task))
                 } else {
-                    self.submit(&calls, task, &builder)
+                    self.submit(&calls, task, &builder, span)
                 };
                 quote!({
                     #prelude

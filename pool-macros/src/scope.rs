@@ -125,13 +125,20 @@ pub(crate) fn expand(input: TokenStream) -> TokenStream {
             "`on = ...` runs the scope on an existing pool, and `threads` / `name` build a new one; use one or the other",
         );
     }
-    if let Err(error) = errors.finish() {
-        let error = error.to_compile_error();
-        return quote!({ #error ::core::unreachable!() });
-    }
-
     let private = quote!(#krate::__private);
     let body = &parsed.body;
+    if let Err(error) = errors.finish() {
+        let error = error.to_compile_error();
+        // Still check the body, on the default pool, so that its own errors
+        // show too and the code around keeps type-checking.
+        return match body {
+            Expr::Closure(closure) if closure.inputs.len() == 1 && closure.asyncness.is_none() => {
+                quote!({ #error #private::scope(#body) })
+            }
+            _ => quote!({ #error ::core::unreachable!() }),
+        };
+    }
+
     match on {
         Some((_, pool)) => quote_spanned!(pool.span()=> #private::scope_on(&(#pool), #body)),
         None if builder_calls.is_empty() => quote!(#private::scope(#body)),
