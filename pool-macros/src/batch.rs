@@ -662,3 +662,50 @@ impl Generator<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn expr(text: &str) -> Expr {
+        syn::parse_str(text).unwrap()
+    }
+
+    #[test]
+    fn places_are_variables_fields_elements_and_derefs() {
+        for place in ["data", "self.items", "rows[3].cells", "(*shared)", "a::B"] {
+            assert!(is_place(&expr(place)), "{place}");
+        }
+        for value in ["make()", "|x| x", "data.iter()", "f().field", "1 + 2"] {
+            assert!(!is_place(&expr(value)), "{value}");
+        }
+        assert_eq!(place_root(&expr("p.x[1].y")).unwrap(), "p");
+    }
+
+    #[test]
+    fn a_for_pattern_binds_every_name_it_mentions() {
+        let pat = syn::parse::Parser::parse_str(
+            Pat::parse_multi_with_leading_vert,
+            "(a, Point { x, y: ref b }, [c, ..])",
+        )
+        .unwrap();
+        let mut names = Vec::new();
+        bindings(&pat, &mut names);
+        let names: Vec<String> = names.iter().map(ToString::to_string).collect();
+        assert_eq!(names, ["a", "x", "b", "c"]);
+    }
+
+    #[test]
+    fn options_are_told_apart_from_a_body() {
+        let parsed: ParBatch =
+            syn::parse_str("pool, blocking, chunk = 4, f(x) for x in xs").unwrap();
+        let keys: Vec<String> = parsed.options.iter().map(|o| o.key.to_string()).collect();
+        assert_eq!(keys, ["blocking", "chunk"]);
+        assert!(matches!(parsed.body, Body::Comprehension { .. }));
+        let parsed: ParBatch =
+            syn::parse_str("crate = my::pool, s, blocking(x) for x in xs").unwrap();
+        assert_eq!(parsed.options.len(), 1);
+        let parsed: ParBatch = syn::parse_str("s, { f(a); g(b) }").unwrap();
+        assert!(matches!(parsed.body, Body::Block { ref calls, .. } if calls.len() == 2));
+    }
+}
