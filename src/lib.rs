@@ -6,12 +6,29 @@
 //! let lens = poolscope::scope(|pool| pool.map_async(|w: &String| w.len(), &words).get());
 //! assert_eq!(lens.unwrap(), [1, 2, 3]);
 //! ```
+//!
+//! The same with the macros: [`pool_scope!`] opens the scope,
+//! [`par_batch!`] submits the calls, [`#[pool_task]`](pool_task) gives a
+//! function options (a name, the blocking lane) that follow it into every
+//! batch.
+//!
+//! ```
+//! use poolscope::{par_batch, pool_scope};
+//!
+//! let words = vec!["a".to_string(), "bb".into(), "ccc".into()];
+//! let lens = pool_scope!(|pool| par_batch!(pool, str::len(w) for w in &words).get());
+//! assert_eq!(lens.unwrap(), [1, 2, 3]);
+//! ```
 
 #![deny(missing_docs, missing_debug_implementations)]
 
+mod block;
+mod task;
+
+pub use block::{TupleBatch, TupleResults, TupleTimeoutError};
+pub use pool_macros::{par_batch, pool_scope, pool_task};
 pub use pool_runtime::*;
+pub use task::TaskFn;
 
 #[doc(hidden)]
-pub mod __private {
-    pub use pool_runtime;
-}
+pub mod __private;

@@ -1,1 +1,270 @@
-//! The macros of poolscope; use them through the `poolscope` crate.
+//! The macros of poolscope: `#[pool_task]`, `par_batch!` and
+//! `pool_scope!`. Use them through the `poolscope` crate, which re-exports
+//! them next to the runtime they expand to.
+
+#![deny(missing_docs, missing_debug_implementations)]
+
+use proc_macro::TokenStream;
+
+mod batch;
+mod options;
+mod scope;
+mod task;
+
+/// Marks a function as a pool task: it stays callable as before, and every
+/// batch of its calls carries its options.
+///
+/// ```
+/// use poolscope::{par_batch, pool_scope, pool_task};
+///
+/// /// Fetches a page (a sleep stands in for the network).
+/// #[pool_task(blocking, name = "fetch")]
+/// pub fn fetch(page: u32) -> String {
+///     std::thread::sleep(std::time::Duration::from_millis(10));
+///     format!("page {page}")
+/// }
+///
+/// assert_eq!(fetch(1), "page 1"); // still a function
+/// let pages = pool_scope!(|pool| {
+///     let batch = par_batch!(pool, fetch(p) for p in 0..8); // on the blocking lane
+///     assert_eq!(batch.name(), Some("fetch"));
+///     batch.get().unwrap()
+/// });
+/// assert_eq!(pages[7], "page 7");
+/// ```
+///
+/// # Options
+///
+/// - `name = "..."`: the name the task's batches carry in errors and panic
+///   reports (default: the function's name).
+/// - `blocking`: run the task's batches on the pool's blocking lane (for
+///   I/O and sleeps), one task at a time per thread, never in chunks.
+/// - `crate = path`: where poolscope is, when it is renamed or re-exported.
+///
+/// # What it expands to
+///
+/// The function's name becomes a constant of a type of the same name, which
+/// dereferences to a [`TaskFn`](../poolscope/struct.TaskFn.html) holding the
+/// function and its options, which in turn dereferences to the function.
+/// Calls `fetch(1)` go through both dereferences to the function;
+/// `par_batch!` finds the options through the type. Roughly:
+///
+/// ```text
+/// #[doc(hidden)] pub struct fetch {}
+/// /// Fetches a page (a sleep stands in for the network).
+/// pub const fetch: fetch = fetch {};
+/// impl Deref for fetch {
+///     type Target = TaskFn<fn(u32) -> String>;
+///     fn deref(&self) -> &Self::Target {
+///         fn __poolscope_task_fetch(page: u32) -> String { /* the body */ }
+///         const TASK: TaskFn<fn(u32) -> String> =
+///             TaskFn::__new(__poolscope_task_fetch, TaskOptions { name: Some("fetch"), blocking: true });
+///         &TASK
+///     }
+/// }
+/// impl PoolTask for fetch { const OPTIONS: TaskOptions = /* the same */; }
+/// // and a check that every argument type and the return type are `Send`
+/// ```
+///
+/// Through the `TaskFn`, a task can be submitted without `par_batch!`:
+/// `fetch.spawn(pool, (1,))`, `fetch.map(pool, 0..8)`,
+/// `area.starmap(pool, [(1, 2), (3, 4)])`.
+///
+/// # What it refuses
+///
+/// Compile errors, at the offending tokens: `async fn`, `unsafe fn`, a
+/// `self` receiver (so also use in an `impl` block), generic type or const
+/// parameters (write a non-generic task that calls the generic function),
+/// `impl Trait` arguments or results, `where` clauses and lifetime bounds,
+/// argument or return types that are not `Send`, unknown or duplicate
+/// options. Lifetime parameters are fine:
+/// `fn fib<'s>(pool: &'s Scope<'s, '_>, n: u64) -> u64` can be a task. On
+/// error the function is still emitted unchanged, so its callers still
+/// type-check.
+///
+/// The name is a constant, not a function: it cannot be used in a `const`
+/// context, and `use`-ing it imports both the constant and its type.
+#[proc_macro_attribute]
+pub fn pool_task(args: TokenStream, item: TokenStream) -> TokenStream {
+    task::expand(args.into(), item.into()).into()
+}
+
+/// Submits a batch of calls to a scope and returns its handle.
+///
+/// ```
+/// use poolscope::{par_batch, pool_scope};
+///
+/// fn sum(xs: &[u64]) -> u64 {
+///     xs.iter().sum()
+/// }
+///
+/// let data: Vec<u64> = (1..=10).collect();
+/// let words = ["fork", "join"];
+/// pool_scope!(|pool| {
+///     // A comprehension: one task per item, `data` borrowed (no `move`).
+///     let prefix = par_batch!(pool, sum(&data[..i]) for i in 0..=10);
+///     // A tuple pattern: Python's starmap.
+///     let sums = par_batch!(pool, u64::wrapping_add(a, b) for (a, b) in [(1, 2), (3, 4)]);
+///     // A method call whose receiver is a place: borrowed, not moved.
+///     let got = par_batch!(pool, data.get(i) for i in [0, 99]);
+///     // A list of calls of one result type.
+///     let list = par_batch!(pool, [sum(&data), sum(&data[5..])]);
+///     // A block of unlike calls: a tuple in statement order.
+///     let (total, joined) = par_batch!(pool, { sum(&data); words.join("-"); }).get().unwrap();
+///
+///     assert_eq!(prefix.get().unwrap()[10], 55);
+///     assert_eq!(sums.get().unwrap(), [3, 7]);
+///     assert_eq!(got.get().unwrap(), [Some(&1), None]);
+///     assert_eq!(list.get().unwrap(), [55, 40]);
+///     assert_eq!((total, joined.as_str()), (55, "fork-join"));
+/// });
+/// ```
+///
+/// # Forms
+///
+/// - `par_batch!(pool, CALL for PAT in ITER)` gives a
+///   [`Batch`](../poolscope/struct.Batch.html) with one task per item;
+/// - `par_batch!(pool, [CALL, CALL, ...])` gives a `Batch`, one task per call
+///   (the calls return one type; their callees may differ);
+/// - `par_batch!(pool, { CALL; CALL; ... })` gives a
+///   [`TupleBatch`](../poolscope/struct.TupleBatch.html) whose `get()` is a
+///   tuple of the results in statement order (at most 12 calls).
+///
+/// `pool` is a `&Scope`, from [`pool_scope!`] or `Pool::scope`. A CALL is
+/// `path(args)` or `receiver.method(args)`.
+///
+/// # What runs where
+///
+/// Everything but the call itself runs on the submitting thread, in order,
+/// before anything is submitted: for each item, the receiver, then the
+/// arguments, left to right. Only the call runs on a worker. A callee that
+/// is a place (a function's name, a variable holding a closure) is
+/// borrowed, so it must outlive the scope like anything a task borrows;
+/// another callee expression (`(|x| x + 1)(x)`) is evaluated once, by value.
+/// A receiver that is a place is copied if its type is `Copy` and borrowed
+/// otherwise, except that a receiver rooted in a variable of the `for`
+/// pattern is moved into its task. Arguments are moved, as in any call.
+///
+/// # Options
+///
+/// Before the body, comma separated: `name = EXPR`, `blocking` (or
+/// `blocking = EXPR`), `chunk = N`, `fail_fast`, `on_complete = |index,
+/// outcome| ...` (not for a block), `in_flight = N` (a comprehension only:
+/// the macro then gives an ordered streaming iterator that pulls at most `N`
+/// items ahead, evaluating their arguments as it pulls them, so an endless
+/// `ITER` works), and `crate = path` (which may also come first). Calls to
+/// `#[pool_task]` functions bring their own `name` and `blocking`; the
+/// macro's options win over them.
+///
+/// # What it expands to
+///
+/// For `par_batch!(pool, sum(&data[..i]) for i in 0..n)`, roughly:
+///
+/// ```text
+/// {
+///     let scope = __private::scope_of(pool);
+///     let callee = &sum;
+///     let options = (&Probe(&callee)).__poolscope_task_options(); // #[pool_task] options, or none
+///     let builder = __private::builder(scope, &[options]) /* .name(..) .chunk(..) */;
+///     let items = IntoIterator::into_iter(0..n);
+///     let mut calls = Vec::with_capacity(items.size_hint().0);
+///     for i in items {
+///         let arg0 = __private::sendable(&data[..i]);
+///         calls.push((arg0,));
+///     }
+///     __private::submit(builder, calls, move |(arg0,)| __private::sendable(callee(arg0)))
+/// }
+/// ```
+///
+/// A list or a block first defines an enum with one variant per call,
+/// holding that call's evaluated callee or receiver and arguments; the
+/// batch's task is a `match` on it.
+///
+/// # Panics
+///
+/// If the scope is closed (the message says so); `chunk = 0` or
+/// `in_flight = 0` computed at run time.
+#[proc_macro]
+pub fn par_batch(input: TokenStream) -> TokenStream {
+    batch::expand(input.into()).into()
+}
+
+/// Opens a scope on a pool for the closure's body and gives the body's
+/// value; every task submitted in the scope has finished when it returns.
+///
+/// ```
+/// use poolscope::{par_batch, pool_scope};
+///
+/// let words = vec!["a".to_string(), "bb".into(), "ccc".into()];
+/// let lens: Vec<usize> = pool_scope!(threads = 4, |pool| {
+///     par_batch!(pool, str::len(w) for w in &words).get()
+/// })
+/// .unwrap();
+/// assert_eq!(lens, [1, 2, 3]);
+/// ```
+///
+/// # Forms
+///
+/// - `pool_scope!(|pool| BODY)`: on the process-wide default pool
+///   (`Pool::global()`: one worker per core, started once, reused);
+/// - `pool_scope!(threads = N, name = "io", |pool| BODY)`: on a pool of its
+///   own (either option alone works), whose threads are joined at the end;
+/// - `pool_scope!(on = my_pool, |pool| BODY)`: on an existing `Pool` (or a
+///   reference to one), which outlives the scope;
+/// - `crate = path` may be added to any of them.
+///
+/// `pool` is a `&'scope Scope<'scope, 'env>`; nothing submitted to it can
+/// outlive the scope (a handle returned from the body is a compile error).
+///
+/// # Value
+///
+/// Every form gives BODY's value, `R`. A pool of its own can fail to start
+/// (`threads = 0` computed at run time, the system refusing threads): then
+/// `pool_scope!` panics with the build error. To handle that error instead,
+/// build the pool yourself and use `on`:
+///
+/// ```
+/// use poolscope::{pool_scope, Pool};
+///
+/// let threads = 0;
+/// match Pool::new(threads) {
+///     Ok(pool) => pool_scope!(on = pool, |s| println!("{} threads", s.threads())),
+///     Err(error) => assert!(error.to_string().contains("at least one thread")),
+/// }
+/// ```
+///
+/// # `return` and `?`
+///
+/// BODY is the body of a closure, as with `std::thread::scope`: `return`
+/// leaves the body (its value becomes the scope's value), and `?` returns
+/// the error from the body, so the body's type is then a `Result`; neither
+/// leaves the function around the macro. Either way, the scope still waits
+/// for every task before it gives the value.
+///
+/// ```
+/// use poolscope::pool_scope;
+///
+/// fn parse_all(texts: &[&str]) -> Result<Vec<u32>, std::num::ParseIntError> {
+///     let parsed = pool_scope!(|pool| {
+///         let mut numbers = Vec::new();
+///         for text in texts {
+///             numbers.push(text.parse::<u32>()?);
+///         }
+///         Ok(numbers)
+///     })?;
+///     Ok(parsed)
+/// }
+/// assert!(parse_all(&["1", "x"]).is_err());
+/// ```
+///
+/// # What it expands to
+///
+/// ```text
+/// pool_scope!(|pool| BODY)              => __private::scope(|pool| BODY)
+/// pool_scope!(on = p, |pool| BODY)      => __private::scope_on(&(p), |pool| BODY)
+/// pool_scope!(threads = 4, |pool| BODY) => __private::scope_on_new(Pool::builder().threads(4), |pool| BODY)
+/// ```
+#[proc_macro]
+pub fn pool_scope(input: TokenStream) -> TokenStream {
+    scope::expand(input.into()).into()
+}

@@ -1,0 +1,711 @@
+//! `par_batch!`: parse the scope, the options and the body; validate;
+//! expand to code that evaluates every call's receiver and arguments on the
+//! submitting thread, then submits one batch.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{format_ident, quote, quote_spanned, ToTokens};
+use syn::parse::{Parse, ParseStream};
+use syn::punctuated::Punctuated;
+use syn::spanned::Spanned;
+use syn::{
+    braced, bracketed, token, AngleBracketedGenericArguments, Expr, ExprCall, ExprMethodCall,
+    Ident, Pat, Token, UnOp,
+};
+
+use crate::options::{self, Errors, RawOption};
+
+const VALID: &[&str] = &[
+    "name",
+    "blocking",
+    "chunk",
+    "fail_fast",
+    "in_flight",
+    "on_complete",
+    "crate",
+];
+
+/// The most calls a block may hold (the tuples `TupleBatch::get` returns).
+const MAX_BLOCK: usize = 12;
+
+struct ParBatch {
+    pool: Expr,
+    options: Vec<RawOption>,
+    body: Body,
+}
+
+enum Body {
+    Comprehension {
+        call: Box<Call>,
+        pat: Box<Pat>,
+        iter: Box<Expr>,
+    },
+    List {
+        bracket: token::Bracket,
+        calls: Vec<Call>,
+    },
+    Block {
+        brace: token::Brace,
+        calls: Vec<Call>,
+    },
+}
+
+/// One call of the body, as written.
+struct Call {
+    span: Span,
+    /// The call as written, for error spans.
+    tokens: TokenStream,
+    kind: CallKind,
+}
+
+enum CallKind {
+    Function {
+        callee: Expr,
+        args: Vec<Expr>,
+    },
+    Method {
+        receiver: Expr,
+        method: Ident,
+        turbofish: Option<AngleBracketedGenericArguments>,
+        args: Vec<Expr>,
+    },
+}
+
+impl Call {
+    fn from_expr(expr: Expr) -> syn::Result<Call> {
+        let span = expr.span();
+        let tokens = expr.to_token_stream();
+        match expr {
+            Expr::Call(ExprCall { func, args, .. }) => Ok(Call {
+                span,
+                tokens,
+                kind: CallKind::Function {
+                    callee: *func,
+                    args: args.into_iter().collect(),
+                },
+            }),
+            Expr::MethodCall(ExprMethodCall {
+                receiver,
+                method,
+                turbofish,
+                args,
+                ..
+            }) => Ok(Call {
+                span,
+                tokens,
+                kind: CallKind::Method {
+                    receiver: *receiver,
+                    method,
+                    turbofish,
+                    args: args.into_iter().collect(),
+                },
+            }),
+            other => Err(syn::Error::new_spanned(
+                &other,
+                "par_batch! runs calls: expected `function(args)` or `value.method(args)`; to run another expression, call a closure: `(|| ...)()`",
+            )),
+        }
+    }
+
+    fn args(&self) -> &[Expr] {
+        match &self.kind {
+            CallKind::Function { args, .. } | CallKind::Method { args, .. } => args,
+        }
+    }
+}
+
+impl Parse for ParBatch {
+    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+        if input.is_empty() {
+            return Err(input.error(
+                "par_batch! needs a scope and a body, as in `par_batch!(pool, f(x) for x in xs)`",
+            ));
+        }
+        let mut options = Vec::new();
+        // `crate = path` may also come first, before the scope.
+        if input.peek(Token![crate]) && input.peek2(Token![=]) {
+            options.push(input.parse::<RawOption>()?);
+            input.parse::<Token![,]>()?;
+        }
+        let pool: Expr = input.parse()?;
+        if input.is_empty() {
+            return Err(syn::Error::new_spanned(
+                &pool,
+                "par_batch! needs a body after the scope, as in `par_batch!(pool, f(x) for x in xs)`",
+            ));
+        }
+        input.parse::<Token![,]>()?;
+        while RawOption::peek(input) {
+            let option: RawOption = input.parse()?;
+            if input.is_empty() {
+                return Err(syn::Error::new_spanned(
+                    option.tokens(),
+                    "par_batch! needs a body after its options: `f(x) for x in xs`, `[f(a), f(b)]` or `{ f(a); g(b); }`",
+                ));
+            }
+            input.parse::<Token![,]>()?;
+            options.push(option);
+        }
+        let body = if input.peek(token::Bracket) {
+            let content;
+            let bracket = bracketed!(content in input);
+            let exprs = Punctuated::<Expr, Token![,]>::parse_terminated(&content)?;
+            let calls = exprs
+                .into_iter()
+                .map(Call::from_expr)
+                .collect::<syn::Result<_>>()?;
+            Body::List { bracket, calls }
+        } else if input.peek(token::Brace) {
+            let content;
+            let brace = braced!(content in input);
+            let mut calls = Vec::new();
+            while !content.is_empty() {
+                let expr: Expr = content.parse()?;
+                calls.push(Call::from_expr(expr)?);
+                if content.is_empty() {
+                    break;
+                }
+                content.parse::<Token![;]>()?;
+            }
+            Body::Block { brace, calls }
+        } else {
+            let expr: Expr = input.parse()?;
+            let call = Call::from_expr(expr)?;
+            if !input.peek(Token![for]) {
+                return Err(input.error(
+                    "expected `for PATTERN in ITERATOR` after the call, as in `par_batch!(pool, f(x) for x in xs)`; for a fixed set of calls write a list `[f(a), f(b)]` or a block `{ f(a); g(b); }`",
+                ));
+            }
+            input.parse::<Token![for]>()?;
+            let pat = Pat::parse_multi_with_leading_vert(input)?;
+            if !input.peek(Token![in]) {
+                return Err(input.error(format!(
+                    "expected `in` after `for {}`, as in `f(x) for x in xs`",
+                    pat.to_token_stream()
+                )));
+            }
+            input.parse::<Token![in]>()?;
+            let iter: Expr = input.parse()?;
+            Body::Comprehension {
+                call: Box::new(call),
+                pat: Box::new(pat),
+                iter: Box::new(iter),
+            }
+        };
+        if !input.is_empty() {
+            input.parse::<Token![,]>()?;
+            if !input.is_empty() {
+                return Err(input.error("unexpected tokens after the body of par_batch!"));
+            }
+        }
+        Ok(ParBatch {
+            pool,
+            options,
+            body,
+        })
+    }
+}
+
+/// The options, checked, as code and flags.
+struct BatchOptions {
+    krate: TokenStream,
+    /// Builder method calls, `.name(...)`, in the order written.
+    setters: Vec<TokenStream>,
+    in_flight: Option<(Ident, Expr)>,
+    on_complete: Option<(Ident, Expr)>,
+}
+
+fn check_options(raw: Vec<RawOption>, body: &Body, errors: &mut Errors) -> BatchOptions {
+    let raw = options::check_keys(raw, VALID, "par_batch!", errors);
+    let mut result = BatchOptions {
+        krate: options::krate(None),
+        setters: Vec::new(),
+        in_flight: None,
+        on_complete: None,
+    };
+    for option in &raw {
+        let key = &option.key;
+        match key.to_string().as_str() {
+            "crate" => result.krate = options::krate(options::crate_path(option, errors)),
+            "blocking" | "fail_fast" => {
+                let value = match &option.value {
+                    Some((_, value)) => value.to_token_stream(),
+                    None => quote_spanned!(key.span()=> true),
+                };
+                result
+                    .setters
+                    .push(quote_spanned!(key.span()=> .#key(#value)));
+            }
+            "name" => {
+                if let Some(value) = options::required_value(option, "name = \"resize\"", errors) {
+                    result
+                        .setters
+                        .push(quote_spanned!(value.span()=> .name(#value)));
+                }
+            }
+            "chunk" => {
+                if let Some(value) = options::required_value(option, "chunk = 64", errors) {
+                    if is_zero_literal(value) {
+                        errors.spanned(
+                            value,
+                            "`chunk = 0` is not a chunk size; pass 1 or more, or leave `chunk` out for adaptive chunks",
+                        );
+                    }
+                    result
+                        .setters
+                        .push(quote_spanned!(value.span()=> .chunk(#value)));
+                }
+            }
+            "in_flight" => {
+                if let Some(value) = options::required_value(option, "in_flight = 64", errors) {
+                    if is_zero_literal(value) {
+                        errors.spanned(
+                            value,
+                            "`in_flight = 0` would never start a task; pass 1 or more",
+                        );
+                    }
+                    if !matches!(body, Body::Comprehension { .. }) {
+                        errors.spanned(
+                            key,
+                            "`in_flight` streams a comprehension `f(x) for x in xs` lazily; a list or block of calls is submitted at once",
+                        );
+                    }
+                    result.in_flight = Some((key.clone(), value.clone()));
+                }
+            }
+            "on_complete" => {
+                if let Some(value) =
+                    options::required_value(option, "on_complete = |index, outcome| ...", errors)
+                {
+                    if matches!(body, Body::Block { .. }) {
+                        errors.spanned(
+                            key,
+                            "`on_complete` needs calls of one result type; a block's calls return unlike types (use a list `[...]` or a comprehension)",
+                        );
+                    }
+                    result.on_complete = Some((key.clone(), value.clone()));
+                }
+            }
+            _ => unreachable!("check_keys keeps valid keys only"),
+        }
+    }
+    result
+}
+
+fn is_zero_literal(expr: &Expr) -> bool {
+    matches!(expr, Expr::Lit(syn::ExprLit { lit: syn::Lit::Int(int), .. }) if int.base10_digits() == "0")
+}
+
+fn check_body(body: &Body, errors: &mut Errors) {
+    match body {
+        Body::List { bracket, calls } if calls.is_empty() => errors.push(syn::Error::new(
+            bracket.span.join(),
+            "par_batch! needs at least one call in `[...]`; for a batch over data that may be empty, write `f(x) for x in xs`",
+        )),
+        Body::Block { brace, calls } if calls.is_empty() => errors.push(syn::Error::new(
+            brace.span.join(),
+            "par_batch! needs at least one call in `{ ... }`",
+        )),
+        Body::Block { calls, .. } if calls.len() > MAX_BLOCK => errors.spanned(
+            &calls[MAX_BLOCK].tokens,
+            format!("a block of par_batch! holds at most {MAX_BLOCK} calls (its results come back as a tuple); split it or use a list of calls of one type"),
+        ),
+        _ => {}
+    }
+}
+
+pub(crate) fn expand(input: TokenStream) -> TokenStream {
+    let parsed: ParBatch = match syn::parse2(input) {
+        Ok(parsed) => parsed,
+        Err(error) => return error_expr(error),
+    };
+    let mut errors = Errors::default();
+    check_body(&parsed.body, &mut errors);
+    let options = check_options(parsed.options, &parsed.body, &mut errors);
+    if let Err(error) = errors.finish() {
+        return error_expr(error);
+    }
+    let private = {
+        let krate = &options.krate;
+        quote!(#krate::__private)
+    };
+    let generator = Generator {
+        private,
+        options: &options,
+    };
+    generator.expand(&parsed.pool, &parsed.body)
+}
+
+/// An expression that reports `error` and has any type, so that code around
+/// the macro call keeps type-checking.
+fn error_expr(error: syn::Error) -> TokenStream {
+    let error = error.to_compile_error();
+    quote!({ #error ::core::unreachable!() })
+}
+
+fn mixed(name: &str) -> Ident {
+    Ident::new(name, Span::mixed_site())
+}
+
+/// A macro-internal name shown at `span` in diagnostics.
+fn mixed_at(name: String, span: Span) -> Ident {
+    Ident::new(&name, Span::mixed_site().located_at(span))
+}
+
+/// Whether `expr` names a place (a variable, a field, an element): such a
+/// callee or receiver is borrowed (or copied), not moved.
+fn is_place(expr: &Expr) -> bool {
+    match expr {
+        Expr::Path(_) => true,
+        Expr::Field(field) => is_place(&field.base),
+        Expr::Index(index) => is_place(&index.expr),
+        Expr::Paren(paren) => is_place(&paren.expr),
+        Expr::Group(group) => is_place(&group.expr),
+        Expr::Unary(unary) => matches!(unary.op, UnOp::Deref(_)),
+        _ => false,
+    }
+}
+
+/// `(|x| x + 1)` without its parentheses, which are needed in a call but
+/// not in a `let`.
+fn without_parens(expr: &Expr) -> &Expr {
+    match expr {
+        Expr::Paren(paren) => without_parens(&paren.expr),
+        other => other,
+    }
+}
+
+/// The variable a place starts from: `x` for `x.a[3].b`.
+fn place_root(expr: &Expr) -> Option<&Ident> {
+    match expr {
+        Expr::Path(path) if path.qself.is_none() => path.path.get_ident(),
+        Expr::Field(field) => place_root(&field.base),
+        Expr::Index(index) => place_root(&index.expr),
+        Expr::Paren(paren) => place_root(&paren.expr),
+        Expr::Group(group) => place_root(&group.expr),
+        Expr::Unary(unary) => place_root(&unary.expr),
+        _ => None,
+    }
+}
+
+/// The variables a `for` pattern binds.
+fn bindings(pat: &Pat, out: &mut Vec<Ident>) {
+    match pat {
+        Pat::Ident(ident) => {
+            out.push(ident.ident.clone());
+            if let Some((_, sub)) = &ident.subpat {
+                bindings(sub, out);
+            }
+        }
+        Pat::Tuple(tuple) => tuple.elems.iter().for_each(|p| bindings(p, out)),
+        Pat::TupleStruct(tuple) => tuple.elems.iter().for_each(|p| bindings(p, out)),
+        Pat::Struct(strukt) => strukt.fields.iter().for_each(|f| bindings(&f.pat, out)),
+        Pat::Slice(slice) => slice.elems.iter().for_each(|p| bindings(p, out)),
+        Pat::Reference(reference) => bindings(&reference.pat, out),
+        Pat::Or(or) => or.cases.iter().for_each(|p| bindings(p, out)),
+        Pat::Paren(paren) => bindings(&paren.pat, out),
+        Pat::Type(typed) => bindings(&typed.pat, out),
+        _ => {}
+    }
+}
+
+struct Generator<'a> {
+    private: TokenStream,
+    options: &'a BatchOptions,
+}
+
+/// One call's evaluated parts, as variables.
+struct Evaluated {
+    /// `let` statements that evaluate the parts, in order.
+    lets: Vec<TokenStream>,
+    /// The variables, in order: callee or receiver (if any), then arguments.
+    vars: Vec<Ident>,
+    /// The call, written over the variables.
+    call: TokenStream,
+    /// The options of the callee, for function calls.
+    task_options: Option<TokenStream>,
+}
+
+impl Generator<'_> {
+    /// Takes `expr` by value, or a place by copy or borrow.
+    fn take(&self, expr: &Expr, by_value: bool) -> TokenStream {
+        let private = &self.private;
+        if by_value || !is_place(expr) {
+            let expr = without_parens(expr);
+            quote_spanned!(expr.span()=> #expr)
+        } else {
+            quote_spanned!(expr.span()=> (&#private::Pick(&#expr)).__poolscope_pick())
+        }
+    }
+
+    /// Borrows a callee that is a place (a function's name is a constant,
+    /// so its borrow lives for the whole program); takes any other callee
+    /// by value. Never copies a place: whether a closure defined in the
+    /// same function is `Copy` is not known yet when this code is checked.
+    fn take_callee(&self, callee: &Expr) -> TokenStream {
+        if is_place(callee) {
+            quote_spanned!(callee.span()=> &#callee)
+        } else {
+            let callee = without_parens(callee);
+            quote_spanned!(callee.span()=> #callee)
+        }
+    }
+
+    fn options_probe(&self, callee: &Ident) -> TokenStream {
+        let private = &self.private;
+        quote!((&#private::Probe(&#callee)).__poolscope_task_options())
+    }
+
+    /// Evaluates one call's parts into variables named after `prefix`.
+    /// `shared_callee` names a callee evaluated once for every item.
+    fn evaluate(
+        &self,
+        call: &Call,
+        prefix: &str,
+        bound: &[Ident],
+        shared_callee: Option<&Ident>,
+    ) -> Evaluated {
+        let private = &self.private;
+        let mut lets = Vec::new();
+        let mut vars = Vec::new();
+        let mut task_options = None;
+        let head = match &call.kind {
+            CallKind::Function { callee, .. } => match shared_callee {
+                Some(shared) => quote!(#shared),
+                None => {
+                    let var = mixed_at(format!("{prefix}_callee"), callee.span());
+                    let value = self.take_callee(callee);
+                    lets.push(quote!(let #var = #value;));
+                    task_options = Some(self.options_probe(&var));
+                    vars.push(var.clone());
+                    quote!(#var)
+                }
+            },
+            CallKind::Method { receiver, .. } => {
+                let var = mixed_at(format!("{prefix}_receiver"), receiver.span());
+                let rooted_in_item =
+                    place_root(receiver).is_some_and(|root| bound.iter().any(|b| b == root));
+                let value = self.take(receiver, rooted_in_item);
+                lets.push(quote!(let #var = #value;));
+                vars.push(var.clone());
+                quote!(#var)
+            }
+        };
+        let mut arg_vars = Vec::new();
+        for (index, arg) in call.args().iter().enumerate() {
+            let var = mixed_at(format!("{prefix}_arg{index}"), arg.span());
+            lets.push(quote_spanned!(arg.span()=> let #var = #private::sendable(#arg);));
+            vars.push(var.clone());
+            arg_vars.push(var);
+        }
+        let span = call.span;
+        let invocation = match &call.kind {
+            CallKind::Function { .. } => quote_spanned!(span=> #head(#(#arg_vars),*)),
+            CallKind::Method {
+                method, turbofish, ..
+            } => quote_spanned!(span=> #head.#method #turbofish(#(#arg_vars),*)),
+        };
+        let call = quote_spanned!(span=> #private::sendable(#invocation));
+        Evaluated {
+            lets,
+            vars,
+            call,
+            task_options,
+        }
+    }
+
+    /// `.name(..)`, `.chunk(..)` ... as the user wrote them.
+    fn setters(&self) -> TokenStream {
+        let setters = &self.options.setters;
+        quote!(#(#setters)*)
+    }
+
+    /// The submission, spanned at `span` (the user's call or list) so that
+    /// its errors point there rather than at the whole macro call.
+    fn submit(&self, calls: &Ident, task: TokenStream, builder: &Ident, span: Span) -> TokenStream {
+        let private = &self.private;
+        match &self.options.on_complete {
+            Some((_, callback)) => quote_spanned!(span=>
+                #private::submit_with_callback(#builder, #calls, #task, #callback)
+            ),
+            None => quote_spanned!(span=> #private::submit(#builder, #calls, #task)),
+        }
+    }
+
+    fn expand(&self, pool: &Expr, body: &Body) -> TokenStream {
+        let private = &self.private;
+        let scope = mixed("__poolscope_scope");
+        let builder = mixed("__poolscope_builder");
+        let calls = mixed("__poolscope_calls");
+        let prelude = quote! {
+            #[allow(unused_imports)]
+            use #private::{ViaAnyCallee as _, ViaBorrow as _, ViaCopy as _, ViaPoolTask as _};
+            let #scope = #private::scope_of(#pool);
+        };
+        let setters = self.setters();
+        match body {
+            Body::Comprehension { call, pat, iter } => {
+                let mut bound = Vec::new();
+                bindings(pat, &mut bound);
+                let (callee_lets, shared_callee, task_options) = match &call.kind {
+                    CallKind::Function { callee, .. } => {
+                        let var = mixed_at("__poolscope_callee".into(), callee.span());
+                        let value = self.take_callee(callee);
+                        let probe = self.options_probe(&var);
+                        (quote!(let #var = #value;), Some(var), probe)
+                    }
+                    CallKind::Method { .. } => {
+                        (quote!(), None, quote!(#private::TaskOptions::DEFAULT))
+                    }
+                };
+                let evaluated = self.evaluate(call, "__poolscope", &bound, shared_callee.as_ref());
+                let Evaluated {
+                    lets,
+                    vars,
+                    call: invocation,
+                    ..
+                } = evaluated;
+                let task = quote!(move |(#(#vars,)*)| #invocation);
+                let items = mixed("__poolscope_items");
+                let head = quote! {
+                    #prelude
+                    #callee_lets
+                    let #builder = #private::builder(#scope, &[#task_options]) #setters;
+                    let #items = ::core::iter::IntoIterator::into_iter(#iter);
+                };
+                if let Some((key, in_flight)) = &self.options.in_flight {
+                    let in_flight = quote_spanned!(in_flight.span()=> .in_flight(#in_flight));
+                    let imap = match &self.options.on_complete {
+                        Some((_, callback)) => quote_spanned!(key.span()=>
+                            #private::imap_with_callback(#builder #in_flight, #task, #items.map(|#pat| { #(#lets)* (#(#vars,)*) }), #callback)
+                        ),
+                        None => quote_spanned!(key.span()=>
+                            #private::imap(#builder #in_flight, #task, #items.map(|#pat| { #(#lets)* (#(#vars,)*) }))
+                        ),
+                    };
+                    return quote!({ #head #imap });
+                }
+                let submit = self.submit(&calls, task, &builder, call.span);
+                quote!({
+                    #head
+                    let mut #calls = #private::Vec::with_capacity(::core::iter::Iterator::size_hint(&#items).0);
+                    for #pat in #items {
+                        #(#lets)*
+                        #calls.push((#(#vars,)*));
+                    }
+                    #submit
+                })
+            }
+            Body::List { calls: list, .. } | Body::Block { calls: list, .. } => {
+                let block = matches!(body, Body::Block { .. });
+                let call_enum = mixed("__PoolscopeCall");
+                let mut generics = Vec::new();
+                let mut variants = Vec::new();
+                let mut arms = Vec::new();
+                let mut pushes = Vec::new();
+                let mut probes = Vec::new();
+                let slots = format_ident!("Slots{}", list.len());
+                for (index, call) in list.iter().enumerate() {
+                    let prefix = format!("__poolscope_{index}");
+                    let evaluated = self.evaluate(call, &prefix, &[], None);
+                    let variant = format_ident!("Call{}", index, span = Span::mixed_site());
+                    let params: Vec<Ident> = (0..evaluated.vars.len())
+                        .map(|field| {
+                            format_ident!("T{}_{}", index, field, span = Span::mixed_site())
+                        })
+                        .collect();
+                    variants.push(quote!(#variant(#(#params),*)));
+                    generics.extend(params);
+                    let Evaluated {
+                        lets,
+                        vars,
+                        call: invocation,
+                        task_options,
+                    } = evaluated;
+                    if let Some(probe) = task_options {
+                        probes.push(probe);
+                    }
+                    let result = if block {
+                        let slot = format_ident!("V{}", index);
+                        quote!(#private::#slots::#slot(#invocation))
+                    } else {
+                        invocation
+                    };
+                    arms.push(quote!(#call_enum::#variant(#(#vars),*) => #result));
+                    pushes.push(quote! {
+                        #(#lets)*
+                        #calls.push(#call_enum::#variant(#(#vars),*));
+                    });
+                }
+                let len = list.len();
+                let call_var = mixed("__poolscope_call");
+                let task = quote!(move |#call_var| match #call_var { #(#arms,)* });
+                let span = match body {
+                    Body::List { bracket, .. } => bracket.span.join(),
+                    Body::Block { brace, .. } => brace.span.join(),
+                    Body::Comprehension { .. } => unreachable!("matched above"),
+                };
+                let submission = if block {
+                    quote_spanned!(span=> #private::submit_block(#builder, #calls, #task))
+                } else {
+                    self.submit(&calls, task, &builder, span)
+                };
+                quote!({
+                    #prelude
+                    #[allow(non_camel_case_types)]
+                    enum #call_enum<#(#generics),*> { #(#variants),* }
+                    let mut #calls = #private::Vec::with_capacity(#len);
+                    #(#pushes)*
+                    let #builder = #private::builder(#scope, &[#(#probes),*]) #setters;
+                    #submission
+                })
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn expr(text: &str) -> Expr {
+        syn::parse_str(text).unwrap()
+    }
+
+    #[test]
+    fn places_are_variables_fields_elements_and_derefs() {
+        for place in ["data", "self.items", "rows[3].cells", "(*shared)", "a::B"] {
+            assert!(is_place(&expr(place)), "{place}");
+        }
+        for value in ["make()", "|x| x", "data.iter()", "f().field", "1 + 2"] {
+            assert!(!is_place(&expr(value)), "{value}");
+        }
+        assert_eq!(place_root(&expr("p.x[1].y")).unwrap(), "p");
+    }
+
+    #[test]
+    fn a_for_pattern_binds_every_name_it_mentions() {
+        let pat = syn::parse::Parser::parse_str(
+            Pat::parse_multi_with_leading_vert,
+            "(a, Point { x, y: ref b }, [c, ..])",
+        )
+        .unwrap();
+        let mut names = Vec::new();
+        bindings(&pat, &mut names);
+        let names: Vec<String> = names.iter().map(ToString::to_string).collect();
+        assert_eq!(names, ["a", "x", "b", "c"]);
+    }
+
+    #[test]
+    fn options_are_told_apart_from_a_body() {
+        let parsed: ParBatch =
+            syn::parse_str("pool, blocking, chunk = 4, f(x) for x in xs").unwrap();
+        let keys: Vec<String> = parsed.options.iter().map(|o| o.key.to_string()).collect();
+        assert_eq!(keys, ["blocking", "chunk"]);
+        assert!(matches!(parsed.body, Body::Comprehension { .. }));
+        let parsed: ParBatch =
+            syn::parse_str("crate = my::pool, s, blocking(x) for x in xs").unwrap();
+        assert_eq!(parsed.options.len(), 1);
+        let parsed: ParBatch = syn::parse_str("s, { f(a); g(b) }").unwrap();
+        assert!(matches!(parsed.body, Body::Block { ref calls, .. } if calls.len() == 2));
+    }
+}

@@ -1,0 +1,147 @@
+//! `pool_scope!`: parse the options and the closure, validate, expand.
+
+use proc_macro2::TokenStream;
+use quote::{quote, quote_spanned};
+use syn::parse::{Parse, ParseStream};
+use syn::spanned::Spanned;
+use syn::{Expr, ExprClosure, Token};
+
+use crate::options::{self, Errors, RawOption};
+
+const VALID: &[&str] = &["threads", "name", "on", "crate"];
+
+struct PoolScope {
+    options: Vec<RawOption>,
+    body: Expr,
+}
+
+impl Parse for PoolScope {
+    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+        let mut options = Vec::new();
+        while RawOption::peek(input) {
+            let option: RawOption = input.parse()?;
+            if input.is_empty() {
+                return Err(syn::Error::new_spanned(
+                    option.tokens(),
+                    "pool_scope! needs a closure after its options, as in `pool_scope!(threads = 4, |pool| ...)`",
+                ));
+            }
+            input.parse::<Token![,]>()?;
+            options.push(option);
+        }
+        if input.is_empty() {
+            return Err(input.error(
+                "pool_scope! needs a closure taking the scope, as in `pool_scope!(|pool| { ... })`",
+            ));
+        }
+        let body: Expr = input.parse()?;
+        if input.peek(Token![,]) {
+            input.parse::<Token![,]>()?;
+        }
+        if !input.is_empty() {
+            return Err(input.error(
+                "unexpected tokens after the closure; pool_scope!'s options come before it, as in `pool_scope!(threads = 4, |pool| ...)`",
+            ));
+        }
+        Ok(PoolScope { options, body })
+    }
+}
+
+fn check_closure(body: &Expr, errors: &mut Errors) {
+    match body {
+        Expr::Closure(ExprClosure {
+            asyncness, inputs, ..
+        }) => {
+            if let Some(asyncness) = asyncness {
+                errors.spanned(
+                    asyncness,
+                    "pool_scope! takes a plain closure, not an `async` one: the scope's tasks run on threads",
+                );
+            }
+            if inputs.len() != 1 {
+                errors.spanned(
+                    body,
+                    format!(
+                        "pool_scope!'s closure takes exactly one argument, the scope (`|pool| ...`); this one takes {}",
+                        inputs.len()
+                    ),
+                );
+            }
+        }
+        other => errors.spanned(
+            other,
+            "pool_scope! expects a closure taking the scope, as in `pool_scope!(|pool| { ... })`; wrap the code in `|pool| { ... }`",
+        ),
+    }
+}
+
+pub(crate) fn expand(input: TokenStream) -> TokenStream {
+    let parsed: PoolScope = match syn::parse2(input) {
+        Ok(parsed) => parsed,
+        Err(error) => {
+            let error = error.to_compile_error();
+            return quote!({ #error ::core::unreachable!() });
+        }
+    };
+    let mut errors = Errors::default();
+    let raw = options::check_keys(parsed.options, VALID, "pool_scope!", &mut errors);
+    check_closure(&parsed.body, &mut errors);
+
+    let mut krate = options::krate(None);
+    let mut builder_calls = Vec::new();
+    let mut on = None;
+    for option in &raw {
+        let key = &option.key;
+        match key.to_string().as_str() {
+            "crate" => krate = options::krate(options::crate_path(option, &mut errors)),
+            "threads" => {
+                if let Some(value) = options::required_value(option, "threads = 4", &mut errors) {
+                    if matches!(value, syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Int(n), .. }) if n.base10_digits() == "0")
+                    {
+                        errors.spanned(
+                            value,
+                            "`threads = 0` is not a pool: a pool needs at least one thread",
+                        );
+                    }
+                    builder_calls.push(quote_spanned!(value.span()=> .threads(#value)));
+                }
+            }
+            "name" => {
+                if let Some(value) = options::required_value(option, "name = \"io\"", &mut errors) {
+                    builder_calls.push(quote_spanned!(value.span()=> .thread_name(#value)));
+                }
+            }
+            "on" => {
+                if let Some(value) = options::required_value(option, "on = my_pool", &mut errors) {
+                    on = Some((key, value));
+                }
+            }
+            _ => unreachable!("check_keys keeps valid keys only"),
+        }
+    }
+    if let (Some((key, _)), false) = (&on, builder_calls.is_empty()) {
+        errors.spanned(
+            key,
+            "`on = ...` runs the scope on an existing pool, and `threads` / `name` build a new one; use one or the other",
+        );
+    }
+    let private = quote!(#krate::__private);
+    let body = &parsed.body;
+    if let Err(error) = errors.finish() {
+        let error = error.to_compile_error();
+        // Still check the body, on the default pool, so that its own errors
+        // show too and the code around keeps type-checking.
+        return match body {
+            Expr::Closure(closure) if closure.inputs.len() == 1 && closure.asyncness.is_none() => {
+                quote!({ #error #private::scope(#body) })
+            }
+            _ => quote!({ #error ::core::unreachable!() }),
+        };
+    }
+
+    match on {
+        Some((_, pool)) => quote_spanned!(pool.span()=> #private::scope_on(&(#pool), #body)),
+        None if builder_calls.is_empty() => quote!(#private::scope(#body)),
+        None => quote!(#private::scope_on_new(#private::Pool::builder() #(#builder_calls)*, #body)),
+    }
+}
