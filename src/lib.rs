@@ -32,3 +32,9 @@ pub use task::TaskFn;
 
 #[doc(hidden)]
 pub mod __private;
+
+/// README's code blocks, compiled and run as doc tests so the README cannot
+/// drift from the library.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
