@@ -46,7 +46,7 @@ use std::ptr;
 use std::sync::atomic::fence;
 use std::time::{Duration, Instant};
 
-use crossbeam_utils::{Backoff, CachePadded};
+use crossbeam_utils::Backoff;
 
 use crate::error::{TaskError, TaskErrorKind};
 use crate::job::Job;
@@ -131,7 +131,68 @@ union SlotValue<I, T> {
 }
 
 /// The slots of a batch, dropped only by `release_contents`.
-type Slots<I, T> = UnsafeCell<ManuallyDrop<Box<[Slot<I, T>]>>>;
+type Slots<I, T> = UnsafeCell<ManuallyDrop<SlotStore<I, T>>>;
+
+/// Where a batch keeps its slots: a batch of one task (`apply_async`, the
+/// commonest submission one at a time) keeps its slot inline, so the whole
+/// batch is a single allocation.
+enum SlotStore<I, T> {
+    One(Slot<I, T>),
+    Many(Box<[Slot<I, T>]>),
+}
+
+impl<I, T> SlotStore<I, T> {
+    fn as_slice(&self) -> &[Slot<I, T>] {
+        match self {
+            SlotStore::One(slot) => std::slice::from_ref(slot),
+            SlotStore::Many(slots) => slots,
+        }
+    }
+}
+
+/// The inputs of a new batch.
+pub(crate) enum Inputs<I> {
+    /// One task's input, stored without a separate allocation.
+    One(I),
+    /// One input per task, in submission order.
+    Many(Vec<I>),
+}
+
+impl<I> Inputs<I> {
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            Inputs::One(_) => 1,
+            Inputs::Many(inputs) => inputs.len(),
+        }
+    }
+}
+
+/// Keeps a hot atomic on cache lines of its own without raising the batch's
+/// alignment: two of these, one after the other, are at least 128 bytes
+/// apart, so they never share a line (nor a prefetched pair of lines). An
+/// over-aligned allocation (`CachePadded`) cost a slower `memalign` per
+/// batch, which shows when batches of one task are submitted one at a time.
+#[repr(C)]
+struct Spaced<V> {
+    value: V,
+    _pad: [u8; 120],
+}
+
+impl<V> Spaced<V> {
+    const fn new(value: V) -> Self {
+        Spaced {
+            value,
+            _pad: [0; 120],
+        }
+    }
+}
+
+impl<V> std::ops::Deref for Spaced<V> {
+    type Target = V;
+    fn deref(&self) -> &V {
+        &self.value
+    }
+}
 
 struct Slot<I, T> {
     state: AtomicU8,
@@ -210,8 +271,8 @@ pub(crate) struct Options {
 /// The part of a batch that does not depend on its types.
 pub(crate) struct Header {
     len: usize,
-    cursor: CachePadded<AtomicUsize>,
-    pending: CachePadded<AtomicUsize>,
+    cursor: Spaced<AtomicUsize>,
+    pending: Spaced<AtomicUsize>,
     chunk: Option<usize>,
     threads: usize,
     lane: LaneKind,
@@ -219,6 +280,9 @@ pub(crate) struct Header {
     fail_fast: bool,
     cancelled: AtomicBool,
     panics: Mutex<Vec<(usize, String)>>,
+    /// Set once `panics` is not empty, so that pruning settled batches
+    /// need not take the lock.
+    panicked: AtomicBool,
     broken_reason: Mutex<Option<String>>,
     failure_observed: AtomicBool,
     handle_alive: AtomicBool,
@@ -371,25 +435,26 @@ where
         func: F,
         callback: C,
         is_failure: Option<fn(&T) -> bool>,
-        inputs: Vec<I>,
+        inputs: Inputs<I>,
         scope: Arc<ScopeData>,
         threads: usize,
     ) -> Self {
         let len = inputs.len();
-        let slots: Box<[Slot<I, T>]> = inputs
-            .into_iter()
-            .map(|input| Slot {
-                state: AtomicU8::new(INPUT),
-                value: UnsafeCell::new(SlotValue {
-                    input: ManuallyDrop::new(input),
-                }),
-            })
-            .collect();
+        let slot = |input| Slot {
+            state: AtomicU8::new(INPUT),
+            value: UnsafeCell::new(SlotValue {
+                input: ManuallyDrop::new(input),
+            }),
+        };
+        let slots = match inputs {
+            Inputs::One(input) => SlotStore::One(slot(input)),
+            Inputs::Many(inputs) => SlotStore::Many(inputs.into_iter().map(slot).collect()),
+        };
         BatchInner {
             header: Header {
                 len,
-                cursor: CachePadded::new(AtomicUsize::new(0)),
-                pending: CachePadded::new(AtomicUsize::new(len)),
+                cursor: Spaced::new(AtomicUsize::new(0)),
+                pending: Spaced::new(AtomicUsize::new(len)),
                 chunk: options.chunk,
                 threads: threads.max(1),
                 lane: if options.blocking {
@@ -401,6 +466,7 @@ where
                 fail_fast: options.fail_fast,
                 cancelled: AtomicBool::new(false),
                 panics: Mutex::new(Vec::new()),
+                panicked: AtomicBool::new(false),
                 broken_reason: Mutex::new(None),
                 failure_observed: AtomicBool::new(false),
                 handle_alive: AtomicBool::new(true),
@@ -427,9 +493,9 @@ where
     /// The batch must not be released: the caller holds a claimed range, or
     /// is a live handle (which keeps the batch from being released).
     unsafe fn slots(&self) -> &[Slot<I, T>] {
-        // SAFETY: not released (caller's promise), so the box is alive; the
-        // box itself is only replaced by `release`.
-        unsafe { &*self.slots.get() }
+        // SAFETY: not released (caller's promise), so the store is alive; it
+        // is only taken by `release_contents`.
+        unsafe { (*self.slots.get()).as_slice() }
     }
 
     fn task_error(&self, index: usize, kind: TaskErrorKind) -> TaskError {
@@ -525,6 +591,7 @@ where
 
     fn record_panic(&self, slot: &Slot<I, T>, index: usize, message: String) {
         lock(&self.header.panics).push((index, message));
+        self.header.panicked.store(true, Ordering::Release);
         slot.state.store(PANICKED, Ordering::Release);
         if self.header.fail_fast {
             self.fail_unclaimed(TaskErrorKind::Cancelled);
@@ -610,7 +677,7 @@ where
         // scope has ended its body), and `released` makes this the only call
         // that takes the box.
         let slots = unsafe { ManuallyDrop::take(&mut *self.slots.get()) };
-        for slot in slots.iter() {
+        for slot in slots.as_slice() {
             match slot.state.load(Ordering::Acquire) {
                 INPUT => {
                     // SAFETY: the task never ran, so the input is still there.
@@ -736,6 +803,7 @@ where
                     None => slot.state.store(state, Ordering::Release),
                     Some(message) => {
                         lock(&self.header.panics).push((index, message));
+                        self.header.panicked.store(true, Ordering::Release);
                         slot.state.store(PANICKED, Ordering::Release);
                     }
                 }
@@ -772,7 +840,7 @@ where
     fn is_settled(&self) -> bool {
         self.header.released.load(Ordering::Acquire)
             && (self.header.failure_observed.load(Ordering::Acquire)
-                || lock(&self.header.panics).is_empty())
+                || !self.header.panicked.load(Ordering::Acquire))
     }
 }
 

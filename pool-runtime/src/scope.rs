@@ -6,7 +6,9 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 
-use crate::batch::{Batch, BatchInner, CompletionCallback, NoCallback, OnComplete, Options, Task};
+use crate::batch::{
+    Batch, BatchInner, CompletionCallback, Inputs, NoCallback, OnComplete, Options, Task,
+};
 use crate::error::{JoinError, SubmitError, TaskError, TaskErrorKind};
 use crate::job::{erase, Job, JobRef};
 use crate::primitive::{lock, wait, Arc, AtomicBool, AtomicUsize, Condvar, Mutex, Ordering};
@@ -117,8 +119,13 @@ impl ScopeData {
 
     pub(crate) fn batch_finished(&self) {
         if self.pending.fetch_sub(1, Ordering::SeqCst) == 1 {
-            drop(lock(&self.state));
-            self.changed.notify_all();
+            // A waiter registers itself under the mutex after seeing a
+            // non-zero count, so reading `waiters` under it cannot miss one;
+            // without waiters the notification (a system call) is skipped.
+            let state = lock(&self.state);
+            if state.waiters > 0 {
+                self.changed.notify_all();
+            }
         }
     }
 
@@ -522,7 +529,7 @@ impl<'scope, 'env> Scope<'scope, 'env> {
         func: F,
         callback: C,
         is_failure: Option<fn(&T) -> bool>,
-        inputs: Vec<I>,
+        inputs: Inputs<I>,
     ) -> Result<Batch<'scope, T>, SubmitError>
     where
         I: Send + 'scope,
@@ -722,8 +729,13 @@ impl<'scope, 'env, C> BatchBuilder<'scope, 'env, C> {
             return Err(refusal);
         }
         let inputs: Vec<I::Item> = items.into_iter().collect();
-        self.scope
-            .submit(self.options, task, self.callback, None, inputs)
+        self.scope.submit(
+            self.options,
+            task,
+            self.callback,
+            None,
+            Inputs::Many(inputs),
+        )
     }
 
     /// Submits one task per item, for tasks that return `Result`: with
@@ -761,7 +773,7 @@ impl<'scope, 'env, C> BatchBuilder<'scope, 'env, C> {
                 task,
                 self.callback,
                 Some(Result::is_err),
-                inputs,
+                Inputs::Many(inputs),
             )
             .unwrap_or_else(|error| panic!("{error}"))
     }
@@ -801,7 +813,7 @@ impl<'scope, 'env, C> BatchBuilder<'scope, 'env, C> {
             |task: F| task(),
             self.callback,
             None,
-            vec![task],
+            Inputs::One(task),
         )?;
         Ok(Task::new(batch))
     }
@@ -916,7 +928,7 @@ impl<'scope, 'env> Scope<'scope, 'env> {
             move |x| task(x),
             callback.clone(),
             None,
-            inputs,
+            Inputs::Many(inputs),
         )
         .unwrap_or_else(|error| panic!("{error}"))
     }
