@@ -300,3 +300,44 @@ fn an_unreported_callback_panic_is_reraised_when_the_scope_ends() {
         assert_eq!(pool.scope(|s| s.apply(|| 5)).unwrap(), 5);
     });
 }
+
+#[test]
+fn a_streams_callback_gets_the_index_of_the_input_in_the_whole_stream() {
+    watchdog(|| {
+        let pool = Pool::new(2).unwrap();
+        let seen = Mutex::new(Vec::new());
+        pool.scope(|s| {
+            let doubled: Vec<u32> = s
+                .batch()
+                .in_flight(4)
+                .on_complete(|index, outcome: Result<&u32, &TaskError>| {
+                    let value = match outcome {
+                        Ok(value) => *value,
+                        Err(error) => {
+                            assert_eq!(error.index(), index, "the error agrees");
+                            u32::MAX
+                        }
+                    };
+                    seen.lock().unwrap().push((index, value));
+                })
+                .imap(
+                    |x: u32| {
+                        if x == 13 {
+                            panic!("thirteen");
+                        }
+                        x * 2
+                    },
+                    0..20,
+                )
+                .filter_map(Result::ok)
+                .collect();
+            assert_eq!(doubled.len(), 19);
+        });
+        let mut seen = seen.into_inner().unwrap();
+        seen.sort_unstable();
+        let expected: Vec<(usize, u32)> = (0..20)
+            .map(|x| (x as usize, if x == 13 { u32::MAX } else { x * 2 }))
+            .collect();
+        assert_eq!(seen, expected);
+    });
+}
