@@ -1,9 +1,8 @@
 //! Waking workers: work queued while a worker sleeps never waits for a busy
-//! worker to come back. Two batches submitted back to back while one worker
-//! was still looking for work and the other slept used to both be left to
-//! the one that was looking, which took the first and left the second
-//! queued until the first was done; when the first waited for the second,
-//! the scope hung.
+//! worker to come back. Two batches submitted back to back, while one worker
+//! is still looking for work and the other sleeps, must both start at once:
+//! if the looking worker took the first and the second waited for it, a
+//! first task that waits on the second would hang the scope.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
