@@ -79,7 +79,7 @@ impl Drop for Tracked {
 }
 
 /// How many inputs the huge stream runs through: ten million in optimized
-/// builds (`cargo test --release`, about 3 s on two cores). Unoptimized, ten
+/// builds (`cargo test --release`, about 7 s on two cores). Unoptimized, ten
 /// million take about 25 s on two cores, too close to the one-minute hang
 /// guard on a loaded machine, so plain `cargo test` goes through one million
 /// (about 2 s), which still refills the 64-input window over 60 000 times.
