@@ -266,11 +266,17 @@ pub(crate) struct Options {
     pub(crate) chunk: Option<usize>,
     pub(crate) fail_fast: bool,
     pub(crate) in_flight: Option<usize>,
+    /// The index of the batch's first task in what the user submitted: 0,
+    /// except for the batches a stream cuts its input into.
+    pub(crate) first_index: usize,
 }
 
 /// The part of a batch that does not depend on its types.
 pub(crate) struct Header {
     len: usize,
+    /// Added to slot indices wherever an index reaches the user (errors,
+    /// callbacks); see `Options::first_index`.
+    first_index: usize,
     cursor: Spaced<AtomicUsize>,
     pending: Spaced<AtomicUsize>,
     chunk: Option<usize>,
@@ -453,6 +459,7 @@ where
         BatchInner {
             header: Header {
                 len,
+                first_index: options.first_index,
                 cursor: Spaced::new(AtomicUsize::new(0)),
                 pending: Spaced::new(AtomicUsize::new(len)),
                 chunk: options.chunk,
@@ -500,7 +507,7 @@ where
 
     fn task_error(&self, index: usize, kind: TaskErrorKind) -> TaskError {
         TaskError {
-            index,
+            index: self.header.first_index + index,
             name: self.header.name.clone(),
             kind,
         }
@@ -517,7 +524,10 @@ where
         if !C::PRESENT {
             return None;
         }
-        let payload = catch_unwind(AssertUnwindSafe(|| callback.call(index, outcome))).err()?;
+        let payload = catch_unwind(AssertUnwindSafe(|| {
+            callback.call(self.header.first_index + index, outcome)
+        }))
+        .err()?;
         let message = format!(
             "its completion callback panicked: {}",
             unwind::message(&*payload)

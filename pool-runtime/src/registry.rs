@@ -357,7 +357,25 @@ impl Registry {
             woken: AtomicBool::new(false),
         });
         loop {
-            let job = lock(&self.cpu.state).front_with_work(&self.cpu.queued);
+            let (job, wake) = {
+                let mut state = lock(&self.cpu.state);
+                let job = state.front_with_work(&self.cpu.queued);
+                // A push leaves as many tasks to spinning workers as there
+                // are spinners, but two pushes can count the same spinner,
+                // and a spinner takes only the front job: whatever waits
+                // behind it goes to a sleeper now, not when this job is done
+                // (which may be never, if this job waits for that one).
+                let more = job.is_some() && state.jobs.iter().skip(1).any(|j| j.has_unclaimed());
+                let wake = if more {
+                    state.take_sleepers(1)
+                } else {
+                    Vec::new()
+                };
+                (job, wake)
+            };
+            for sleeper in wake {
+                sleeper.thread.unpark();
+            }
             if let Some(job) = job {
                 job.run();
                 continue;

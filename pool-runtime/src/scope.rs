@@ -687,7 +687,9 @@ impl<'scope, 'env, C> BatchBuilder<'scope, 'env, C> {
     }
 
     /// Calls `callback(index, outcome)` on the worker that finished each
-    /// task, right after it finished (for a task cancelled before it
+    /// task (`index` is the task's input position, in the whole input for
+    /// [`imap`](BatchBuilder::imap) and
+    /// [`imap_unordered`](BatchBuilder::imap_unordered)), right after it finished (for a task cancelled before it
     /// started: on the thread that cancelled it). A panic in the callback is
     /// reported as that task's panic; it never kills a worker or leaves a
     /// wait hanging.
@@ -914,6 +916,7 @@ impl<'scope, 'env> Scope<'scope, 'env> {
         options: &Options,
         callback: &C,
         task: &Arc<F>,
+        first_index: usize,
         inputs: Vec<X>,
     ) -> Batch<'scope, T>
     where
@@ -923,8 +926,12 @@ impl<'scope, 'env> Scope<'scope, 'env> {
         C: CompletionCallback<T> + Clone + 'scope,
     {
         let task = task.clone();
+        let options = Options {
+            first_index,
+            ..options.clone()
+        };
         self.submit(
-            options.clone(),
+            options,
             move |x| task(x),
             callback.clone(),
             None,

@@ -59,13 +59,6 @@ impl Window {
     }
 }
 
-fn shift<T>(result: Result<T, TaskError>, base: usize) -> Result<T, TaskError> {
-    result.map_err(|mut error| {
-        error.index += base;
-        error
-    })
-}
-
 /// Results of `task(item)` in input order, from [`Scope::imap`] or
 /// [`BatchBuilder::imap`](crate::BatchBuilder::imap).
 pub struct Imap<'scope, 'env, It, F, T, C>
@@ -78,7 +71,7 @@ where
     task: Arc<F>,
     input: It,
     window: Window,
-    batches: VecDeque<(usize, Results<'scope, T>)>,
+    batches: VecDeque<Results<'scope, T>>,
 }
 
 impl<'scope, 'env, It, F, T, C> Imap<'scope, 'env, It, F, T, C>
@@ -110,10 +103,10 @@ where
 
     fn refill(&mut self) {
         while let Some((first, items)) = self.window.pull(&mut self.input) {
-            let batch = self
-                .scope
-                .submit_window(&self.options, &self.callback, &self.task, items);
-            self.batches.push_back((first, batch.results()));
+            let batch =
+                self.scope
+                    .submit_window(&self.options, &self.callback, &self.task, first, items);
+            self.batches.push_back(batch.results());
         }
     }
 }
@@ -131,11 +124,11 @@ where
     fn next(&mut self) -> Option<Self::Item> {
         loop {
             self.refill();
-            let (base, results) = self.batches.front_mut()?;
+            let results = self.batches.front_mut()?;
             match results.next() {
                 Some(result) => {
                     self.window.in_flight -= 1;
-                    return Some(shift(result, *base));
+                    return Some(result);
                 }
                 None => {
                     self.batches.pop_front();
@@ -147,7 +140,7 @@ where
 
 impl<It: Iterator, F, T, C> Drop for Imap<'_, '_, It, F, T, C> {
     fn drop(&mut self) {
-        for (_, results) in &self.batches {
+        for results in &self.batches {
             results.batch().cancel();
         }
     }
@@ -210,7 +203,7 @@ where
         while let Some((first, items)) = self.window.pull(&mut self.input) {
             let batch: Batch<'scope, T> =
                 self.scope
-                    .submit_window(&self.options, &self.callback, &self.task, items);
+                    .submit_window(&self.options, &self.callback, &self.task, first, items);
             self.batches.push((first, batch.as_completed()));
         }
     }
@@ -237,7 +230,7 @@ where
             for (base, stream) in &mut self.batches {
                 if let Some((index, result)) = stream.try_next() {
                     self.window.in_flight -= 1;
-                    return Some((*base + index, shift(result, *base)));
+                    return Some((*base + index, result));
                 }
             }
             if self.batches.len() == 1 {
@@ -245,7 +238,7 @@ where
                 let (base, stream) = &mut self.batches[0];
                 let (index, result) = stream.next()?;
                 self.window.in_flight -= 1;
-                return Some((*base + index, shift(result, *base)));
+                return Some((*base + index, result));
             }
             // Several batches, none ready: help or nap briefly, then poll again.
             if !self.batches[0].1.help_one() {
