@@ -43,15 +43,15 @@ use std::mem::ManuallyDrop;
 use std::ops::Range;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr;
-use std::sync::atomic::fence;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crossbeam_utils::{Backoff, CachePadded};
+use crossbeam_utils::CachePadded;
 
 use crate::error::{TaskError, TaskErrorKind};
 use crate::job::Job;
 use crate::primitive::{
-    lock, wait, wait_timeout, Arc, AtomicBool, AtomicU8, AtomicUsize, Condvar, Mutex, Ordering,
+    fence, lock, seq_cst_hand_shake, thread_local, wait, wait_timeout, Arc, AtomicBool, AtomicU8,
+    AtomicUsize, Backoff, Condvar, Instant, Mutex, Ordering,
 };
 use crate::registry::LaneKind;
 use crate::scope::{RunningScope, ScopeData};
@@ -285,6 +285,7 @@ impl Header {
         let mut guard = lock(&self.done_lock);
         self.waiters.fetch_add(1, Ordering::SeqCst);
         let _registered = DecrementOnDrop(&self.waiters);
+        seq_cst_hand_shake();
         loop {
             if self.pending.load(Ordering::SeqCst) == 0 {
                 return true;
@@ -544,6 +545,7 @@ where
             lock(&self.header.log).extend(range);
         }
         let last = self.header.pending.fetch_sub(n, Ordering::SeqCst) == n;
+        seq_cst_hand_shake();
         let sleepers = self.header.streamers.load(Ordering::SeqCst) > 0
             || (last && self.header.waiters.load(Ordering::SeqCst) > 0);
         if sleepers {
@@ -1223,6 +1225,7 @@ impl<T> fmt::Debug for AsCompleted<'_, T> {
 impl<T> Drop for Batch<'_, T> {
     fn drop(&mut self) {
         self.header().handle_alive.store(false, Ordering::SeqCst);
+        seq_cst_hand_shake();
         if self.header().pending.load(Ordering::SeqCst) == 0 {
             self.inner.release();
         }
