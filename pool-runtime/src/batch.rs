@@ -466,15 +466,18 @@ where
     /// # Safety
     ///
     /// `index` is in a range this thread claimed and has not run yet.
-    unsafe fn run_one(&self, func: &F, callback: &C, index: usize) {
+    /// `first_of_claim` says it is the first of that range: it starts as
+    /// soon as it is claimed, so a cancel that did not get to claim it first
+    /// is too late for it (and did not count it).
+    unsafe fn run_one(&self, func: &F, callback: &C, index: usize, first_of_claim: bool) {
         // SAFETY: the batch is not released while a claimed task is pending.
         let slot = unsafe { &self.slots()[index] };
         // SAFETY: the claim gives this thread sole ownership of the slot,
         // which still holds its input (state INPUT); reading it moves it out.
         let input = unsafe { ManuallyDrop::into_inner(ptr::read(&(*slot.value.get()).input)) };
-        if self.header.cancelled.load(Ordering::Relaxed) {
-            // Claimed in a chunk before the cancel: it has not started, so it
-            // never will.
+        if !first_of_claim && self.header.cancelled.load(Ordering::Relaxed) {
+            // Claimed in a chunk before the cancel, behind a task that ran:
+            // it has not started, so it never will.
             self.header.scope.drop_guarded(input);
             let error = self.task_error(index, TaskErrorKind::Cancelled);
             match self.call_back(callback, index, Err(&error)) {
@@ -587,7 +590,7 @@ where
                     unsafe { (&*self.func.get(), &*self.callback.get()) };
                 for index in range.clone() {
                     // SAFETY: `index` was claimed just now by this thread.
-                    unsafe { self.run_one(func, callback, index) };
+                    unsafe { self.run_one(func, callback, index, index == range.start) };
                 }
             }
             self.finish(range);
@@ -996,7 +999,11 @@ impl<'scope, T> Batch<'scope, T> {
 
     /// Keeps every task that has not started from ever starting (they report
     /// [`TaskErrorKind::Cancelled`]); running tasks finish. Returns how many
-    /// tasks were cancelled.
+    /// tasks this call cancelled: a task it does not count runs (or already
+    /// ran). The one exception is a batch claimed in chunks of more than one
+    /// task: a task a worker claimed behind one that was running is
+    /// cancelled too, without being counted; once the batch is ready,
+    /// [`failures`](Batch::failures) lists every cancelled task.
     pub fn cancel(&self) -> usize {
         self.inner.fail_unclaimed(TaskErrorKind::Cancelled)
     }
