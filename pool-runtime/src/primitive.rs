@@ -3,7 +3,7 @@
 //! Every atomic, fence, lock, condition variable, thread, thread-local,
 //! clock and spin loop of the runtime is reached through this module, so
 //! that the same code can be model-checked under loom with
-//! `RUSTFLAGS="--cfg loom"` (see `src/loom_models.rs`).
+//! `RUSTFLAGS="--cfg loom"` (see `tests/loom.rs`).
 //!
 //! Under loom, three things differ from the real runtime, on purpose:
 //!
