@@ -43,15 +43,13 @@ use std::mem::ManuallyDrop;
 use std::ops::Range;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr;
-use std::sync::atomic::fence;
-use std::time::{Duration, Instant};
-
-use crossbeam_utils::Backoff;
+use std::time::Duration;
 
 use crate::error::{TaskError, TaskErrorKind};
 use crate::job::Job;
 use crate::primitive::{
-    lock, wait, wait_timeout, Arc, AtomicBool, AtomicU8, AtomicUsize, Condvar, Mutex, Ordering,
+    fence, lock, seq_cst_hand_shake, thread_local, wait, wait_timeout, Arc, AtomicBool, AtomicU8,
+    AtomicUsize, Backoff, Condvar, Instant, Mutex, Ordering,
 };
 use crate::registry::LaneKind;
 use crate::scope::{RunningScope, ScopeData};
@@ -355,6 +353,7 @@ impl Header {
         let mut guard = lock(&self.done_lock);
         self.waiters.fetch_add(1, Ordering::SeqCst);
         let _registered = DecrementOnDrop(&self.waiters);
+        seq_cst_hand_shake();
         loop {
             if self.pending.load(Ordering::SeqCst) == 0 {
                 return true;
@@ -541,15 +540,18 @@ where
     /// # Safety
     ///
     /// `index` is in a range this thread claimed and has not run yet.
-    unsafe fn run_one(&self, func: &F, callback: &C, index: usize) {
+    /// `first_of_claim` says it is the first of that range: it starts as
+    /// soon as it is claimed, so a cancel that did not get to claim it first
+    /// is too late for it (and did not count it).
+    unsafe fn run_one(&self, func: &F, callback: &C, index: usize, first_of_claim: bool) {
         // SAFETY: the batch is not released while a claimed task is pending.
         let slot = unsafe { &self.slots()[index] };
         // SAFETY: the claim gives this thread sole ownership of the slot,
         // which still holds its input (state INPUT); reading it moves it out.
         let input = unsafe { ManuallyDrop::into_inner(ptr::read(&(*slot.value.get()).input)) };
-        if self.header.cancelled.load(Ordering::Relaxed) {
-            // Claimed in a chunk before the cancel: it has not started, so it
-            // never will.
+        if !first_of_claim && self.header.cancelled.load(Ordering::Relaxed) {
+            // Claimed in a chunk before the cancel, behind a task that ran:
+            // it has not started, so it never will.
             self.header.scope.drop_guarded(input);
             let error = self.task_error(index, TaskErrorKind::Cancelled);
             match self.call_back(callback, index, Err(&error)) {
@@ -621,6 +623,7 @@ where
             lock(&self.header.log).extend(range);
         }
         let last = self.header.pending.fetch_sub(n, Ordering::SeqCst) == n;
+        seq_cst_hand_shake();
         let sleepers = self.header.streamers.load(Ordering::SeqCst) > 0
             || (last && self.header.waiters.load(Ordering::SeqCst) > 0);
         if sleepers {
@@ -662,7 +665,7 @@ where
                     unsafe { (&*self.func.get(), &*self.callback.get()) };
                 for index in range.clone() {
                     // SAFETY: `index` was claimed just now by this thread.
-                    unsafe { self.run_one(func, callback, index) };
+                    unsafe { self.run_one(func, callback, index, index == range.start) };
                 }
             }
             self.finish(range);
@@ -1072,7 +1075,11 @@ impl<'scope, T> Batch<'scope, T> {
 
     /// Keeps every task that has not started from ever starting (they report
     /// [`TaskErrorKind::Cancelled`]); running tasks finish. Returns how many
-    /// tasks were cancelled.
+    /// tasks this call cancelled: a task it does not count runs (or already
+    /// ran). The one exception is a batch claimed in chunks of more than one
+    /// task: a task a worker claimed behind one that was running is
+    /// cancelled too, without being counted; once the batch is ready,
+    /// [`failures`](Batch::failures) lists every cancelled task.
     pub fn cancel(&self) -> usize {
         self.inner.fail_unclaimed(TaskErrorKind::Cancelled)
     }
@@ -1301,6 +1308,7 @@ impl<T> fmt::Debug for AsCompleted<'_, T> {
 impl<T> Drop for Batch<'_, T> {
     fn drop(&mut self) {
         self.header().handle_alive.store(false, Ordering::SeqCst);
+        seq_cst_hand_shake();
         if self.header().pending.load(Ordering::SeqCst) == 0 {
             self.inner.release();
         }

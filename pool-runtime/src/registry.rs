@@ -22,14 +22,15 @@
 use std::cell::Cell;
 use std::collections::VecDeque;
 use std::fmt;
-use std::thread::{self, JoinHandle, Thread};
-use std::time::{Duration, Instant};
-
-use crossbeam_utils::Backoff;
+use std::time::Duration;
 
 use crate::error::{BuildError, TaskErrorKind};
 use crate::job::JobRef;
-use crate::primitive::{lock, Arc, AtomicBool, AtomicUsize, Mutex, Ordering};
+use crate::primitive::thread::{self, JoinHandle, Thread};
+use crate::primitive::{
+    lock, mpsc, thread_local, Arc, AtomicBool, AtomicUsize, Backoff, IdCounter, Instant, Mutex,
+    Ordering,
+};
 use crate::unwind;
 
 /// A hook run on each worker thread, given the thread's index.
@@ -46,7 +47,7 @@ pub(crate) struct Config {
     pub(crate) blocking_idle_timeout: Duration,
 }
 
-static NEXT_REGISTRY_ID: AtomicUsize = AtomicUsize::new(1);
+static NEXT_REGISTRY_ID: IdCounter = IdCounter::new(1);
 
 thread_local! {
     /// The id of the registry whose worker this thread is (0: none).
@@ -157,7 +158,7 @@ impl Registry {
             join_handles: Mutex::new(Vec::new()),
             next_thread_index: AtomicUsize::new(threads),
         });
-        let (tx, rx) = std::sync::mpsc::channel::<Result<(), BuildError>>();
+        let (tx, rx) = mpsc::channel::<Result<(), BuildError>>();
         for index in 0..threads {
             let tx = tx.clone();
             let worker_registry = registry.clone();

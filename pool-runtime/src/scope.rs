@@ -11,13 +11,15 @@ use crate::batch::{
 };
 use crate::error::{JoinError, SubmitError, TaskError, TaskErrorKind};
 use crate::job::{erase, Job, JobRef};
-use crate::primitive::{lock, wait, Arc, AtomicBool, AtomicUsize, Condvar, Mutex, Ordering};
+use crate::primitive::{
+    lock, thread_local, wait, Arc, AtomicBool, AtomicUsize, Condvar, IdCounter, Mutex, Ordering,
+};
 use crate::registry::LaneKind;
 use crate::registry::Registry;
 use crate::stream::{Imap, ImapUnordered};
 use crate::unwind::{self, AbortOnUnwind};
 
-static NEXT_SCOPE_ID: AtomicUsize = AtomicUsize::new(1);
+static NEXT_SCOPE_ID: IdCounter = IdCounter::new(1);
 
 thread_local! {
     /// The scopes whose tasks this thread is running right now, innermost
