@@ -2,8 +2,8 @@
 //! a database query), run three ways on a two-thread pool:
 //!
 //! 1. on the CPU lane, where two workers take them two at a time;
-//! 2. on the blocking lane (`.blocking(true)`), where the pool starts extra
-//!    threads for them, so all ten wait side by side;
+//! 2. on the blocking lane (`#[pool_task(blocking)]`), where the pool starts
+//!    extra threads for them, so all ten wait side by side;
 //! 3. on the blocking lane again, with a CPU-heavy batch submitted at the
 //!    same time, which still gets both CPU workers: it takes about as long
 //!    as it does alone (run 4).
@@ -13,7 +13,7 @@
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-use poolscope::Pool;
+use poolscope::{par_batch, pool_scope, pool_task, Pool};
 
 const THREADS: usize = 2;
 const TASKS: u32 = 10;
@@ -21,8 +21,17 @@ const ONE_TASK: Duration = Duration::from_millis(500);
 /// The CPU batch: eight prime counts below this limit.
 const LIMIT: u64 = 300_000;
 
-/// The I/O-bound task: it only waits.
+/// The I/O-bound task: it only waits. Left on the CPU lane, it holds a
+/// CPU worker while it waits.
+#[pool_task]
 fn task(identifier: u32) -> u32 {
+    sleep(ONE_TASK);
+    identifier
+}
+
+/// The same task, marked for the blocking lane.
+#[pool_task(blocking)]
+fn blocking_task(identifier: u32) -> u32 {
     sleep(ONE_TASK);
     identifier
 }
@@ -52,21 +61,24 @@ fn main() {
 
     // 1. CPU lane: the workers take the sleeping tasks two at a time.
     let start = Instant::now();
-    pool.scope(|s| s.map_async(task, 0..TASKS).wait());
+    pool_scope!(on = &pool, |s| par_batch!(s, task(i) for i in 0..TASKS)
+        .wait());
     let cpu_lane = start.elapsed();
     report("CPU lane", cpu_lane);
 
     // 2. Blocking lane: extra threads, started on demand, wait side by side.
     let start = Instant::now();
-    pool.scope(|s| s.batch().blocking(true).map_async(task, 0..TASKS).wait());
+    pool_scope!(on = &pool, |s| {
+        par_batch!(s, blocking_task(i) for i in 0..TASKS).wait()
+    });
     let blocking_lane = start.elapsed();
     report("blocking lane", blocking_lane);
 
     // 3. Blocking lane, with a CPU batch running alongside.
     let start = Instant::now();
-    let (io_done, cpu_done, primes) = pool.scope(|s| {
-        let io = s.batch().blocking(true).map_async(task, 0..TASKS);
-        let cpu = s.map_async(count_primes, [LIMIT; 8]);
+    let (io_done, cpu_done, primes) = pool_scope!(on = &pool, |s| {
+        let io = par_batch!(s, blocking_task(i) for i in 0..TASKS);
+        let cpu = par_batch!(s, count_primes(limit) for limit in [LIMIT; 8]);
         let primes = cpu.get().expect("counting primes does not fail");
         let cpu_done = start.elapsed();
         io.wait();
@@ -77,7 +89,9 @@ fn main() {
 
     // 4. The same CPU batch alone, for comparison.
     let start = Instant::now();
-    pool.scope(|s| s.map_async(count_primes, [LIMIT; 8]).wait());
+    pool_scope!(on = &pool, |s| {
+        par_batch!(s, count_primes(limit) for limit in [LIMIT; 8]).wait()
+    });
     report("the CPU batch alone", start.elapsed());
     println!(
         "\n{} primes below {LIMIT} (counted 8 times): the sleeping tasks kept \
