@@ -3,6 +3,8 @@
 //! without notice.
 
 use std::borrow::Cow;
+use std::fmt;
+use std::marker::PhantomData;
 
 pub use crate::block::{
     Slot, Slots1, Slots10, Slots11, Slots12, Slots2, Slots3, Slots4, Slots5, Slots6, Slots7,
@@ -185,6 +187,91 @@ where
     C: Fn(usize, Result<&T, &TaskError>) + Send + Sync + 'scope,
 {
     builder.on_complete(callback).map_async(task, calls)
+}
+
+/// Gives `task` back, checked against the calls it will be given, so that
+/// its argument types are known where it is defined (`par_batch!` with
+/// `fail_fast` names the task before submitting it).
+#[inline(always)]
+pub fn typed_task<A, T, F: Fn(A) -> T>(_calls: &Vec<A>, task: F) -> F {
+    task
+}
+
+/// Names the result type `T` of a task, so that `par_batch!` with
+/// `fail_fast` can ask whether it is a `Result` (see [`ViaResult`]).
+pub struct FailureProbe<T>(PhantomData<fn() -> T>);
+
+impl<T> fmt::Debug for FailureProbe<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("FailureProbe")
+    }
+}
+
+/// The [`FailureProbe`] of `task`'s result type.
+#[inline(always)]
+pub fn failure_probe<A, T, F: Fn(A) -> T>(_calls: &Vec<A>, _task: &F) -> FailureProbe<T> {
+    FailureProbe(PhantomData)
+}
+
+/// Chosen by `(&probe).__poolscope_failure_check()` when the task returns a
+/// `Result`: an `Err` is a failure for fail-fast.
+pub trait ViaResult<T> {
+    /// The failure check for the task's results.
+    fn __poolscope_failure_check(&self) -> fn(&T) -> bool;
+}
+
+impl<U, E> ViaResult<Result<U, E>> for FailureProbe<Result<U, E>> {
+    fn __poolscope_failure_check(&self) -> fn(&Result<U, E>) -> bool {
+        Result::is_err
+    }
+}
+
+/// The fallback of [`ViaResult`] (one more autoref away): for other result
+/// types only a panic is a failure.
+pub trait ViaAnyResult<T> {
+    /// The failure check for the task's results.
+    fn __poolscope_failure_check(&self) -> fn(&T) -> bool;
+}
+
+impl<T> ViaAnyResult<T> for &FailureProbe<T> {
+    fn __poolscope_failure_check(&self) -> fn(&T) -> bool {
+        |_| false
+    }
+}
+
+/// [`submit`] for `fail_fast`: results for which `is_failure` holds cancel
+/// the rest of the batch, as a panic does.
+pub fn submit_checked<'scope, 'env, A, T, F>(
+    builder: BatchBuilder<'scope, 'env>,
+    calls: Vec<A>,
+    task: F,
+    is_failure: fn(&T) -> bool,
+) -> Batch<'scope, T>
+where
+    F: Fn(A) -> T + Send + Sync + 'scope,
+    A: Send + 'scope,
+    T: Send + 'scope,
+{
+    builder.map_async_with_failure(task, calls, is_failure)
+}
+
+/// [`submit_checked`] with `on_complete = callback`.
+pub fn submit_checked_with_callback<'scope, 'env, A, T, F, C>(
+    builder: BatchBuilder<'scope, 'env>,
+    calls: Vec<A>,
+    task: F,
+    is_failure: fn(&T) -> bool,
+    callback: C,
+) -> Batch<'scope, T>
+where
+    F: Fn(A) -> T + Send + Sync + 'scope,
+    A: Send + 'scope,
+    T: Send + 'scope,
+    C: Fn(usize, Result<&T, &TaskError>) + Send + Sync + 'scope,
+{
+    builder
+        .on_complete(callback)
+        .map_async_with_failure(task, calls, is_failure)
 }
 
 /// Submits a block of unlike calls; `task` returns each call's result as a

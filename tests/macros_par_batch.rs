@@ -265,6 +265,69 @@ fn fail_fast_cancels_the_rest_after_the_first_panic() {
 }
 
 #[test]
+fn fail_fast_also_stops_at_the_first_err_of_calls_returning_a_result() {
+    fn parse(text: &str) -> Result<u32, std::num::ParseIntError> {
+        text.parse()
+    }
+    let texts: Vec<String> = (0..50)
+        .map(|i| {
+            if i == 3 {
+                "x".to_string()
+            } else {
+                i.to_string()
+            }
+        })
+        .collect();
+    let ran = AtomicUsize::new(0);
+    let counted = |text: &str| {
+        ran.fetch_add(1, Ordering::Relaxed);
+        parse(text)
+    };
+    // One thread and chunks of one: tasks run in order, so exactly tasks
+    // 0..=3 run and the `Err` of task 3 cancels the other 46.
+    let pool = Pool::new(1).unwrap();
+    let outcomes: Vec<_> = pool_scope!(on = pool, |s| {
+        let batch = par_batch!(s, fail_fast, chunk = 1, counted(t) for t in &texts);
+        batch.results().collect()
+    });
+    assert_eq!(ran.load(Ordering::Relaxed), 4);
+    assert_eq!(*outcomes[2].as_ref().unwrap(), Ok(2));
+    assert!(
+        outcomes[3].as_ref().unwrap().is_err(),
+        "the Err stays the task's result"
+    );
+    assert!(outcomes[4..]
+        .iter()
+        .all(|o| o.as_ref().is_err_and(|e| e.is_cancelled())));
+
+    // A list of calls is checked the same way; without fail_fast an Err
+    // cancels nothing.
+    let pool = Pool::new(1).unwrap();
+    let (stopped, kept) = pool_scope!(on = pool, |s| {
+        let stopped = par_batch!(
+            s,
+            fail_fast,
+            chunk = 1,
+            [parse("1"), parse("?"), parse("3")]
+        );
+        let kept = par_batch!(s, chunk = 1, [parse("1"), parse("?"), parse("3")]);
+        stopped.wait();
+        (stopped.failures().len(), kept.get().unwrap())
+    });
+    assert_eq!(stopped, 1, "the call after the Err was cancelled");
+    assert_eq!(kept[2], Ok(3));
+
+    // A method call on the item itself, too.
+    let pool = Pool::new(1).unwrap();
+    let cancelled = pool_scope!(on = pool, |s| {
+        let batch = par_batch!(s, fail_fast, chunk = 1, t.parse::<u8>() for t in &texts);
+        batch.wait();
+        batch.failures().iter().filter(|f| f.is_cancelled()).count()
+    });
+    assert_eq!(cancelled, 46);
+}
+
+#[test]
 fn in_flight_streams_results_in_order_from_an_endless_iterator() {
     let data: Vec<u64> = (0..1000).collect();
     let pulled = AtomicUsize::new(0);

@@ -212,6 +212,9 @@ struct BatchOptions {
     setters: Vec<TokenStream>,
     in_flight: Option<(Ident, Expr)>,
     on_complete: Option<(Ident, Expr)>,
+    /// `fail_fast` was given: calls returning `Result` then also stop the
+    /// batch at their first `Err`.
+    fail_fast: bool,
 }
 
 fn check_options(raw: Vec<RawOption>, body: &Body, errors: &mut Errors) -> BatchOptions {
@@ -221,12 +224,14 @@ fn check_options(raw: Vec<RawOption>, body: &Body, errors: &mut Errors) -> Batch
         setters: Vec::new(),
         in_flight: None,
         on_complete: None,
+        fail_fast: false,
     };
     for option in &raw {
         let key = &option.key;
         match key.to_string().as_str() {
             "crate" => result.krate = options::krate(options::crate_path(option, errors)),
             "blocking" | "fail_fast" => {
+                result.fail_fast |= key == "fail_fast";
                 let value = match &option.value {
                     Some((_, value)) => value.to_token_stream(),
                     None => quote_spanned!(key.span()=> true),
@@ -523,6 +528,28 @@ impl Generator<'_> {
     /// its errors point there rather than at the whole macro call.
     fn submit(&self, calls: &Ident, task: TokenStream, builder: &Ident, span: Span) -> TokenStream {
         let private = &self.private;
+        if self.options.fail_fast {
+            // Name the task (with its argument types fixed by the calls) so
+            // that autoref on its result type can pick `Result::is_err` as
+            // the failure check, or none for other types.
+            let named = mixed("__poolscope_task");
+            let check = mixed("__poolscope_failure_check");
+            let submit = match &self.options.on_complete {
+                Some((_, callback)) => quote_spanned!(span=>
+                    #private::submit_checked_with_callback(#builder, #calls, #named, #check, #callback)
+                ),
+                None => quote_spanned!(span=>
+                    #private::submit_checked(#builder, #calls, #named, #check)
+                ),
+            };
+            return quote_spanned!(span=> {
+                #[allow(unused_imports)]
+                use #private::{ViaAnyResult as _, ViaResult as _};
+                let #named = #private::typed_task(&#calls, #task);
+                let #check = (&#private::failure_probe(&#calls, &#named)).__poolscope_failure_check();
+                #submit
+            });
+        }
         match &self.options.on_complete {
             Some((_, callback)) => quote_spanned!(span=>
                 #private::submit_with_callback(#builder, #calls, #task, #callback)

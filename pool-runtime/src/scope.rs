@@ -767,6 +767,43 @@ impl<'scope, 'env, C> BatchBuilder<'scope, 'env, C> {
         E: Send + 'scope,
         C: CompletionCallback<Result<U, E>> + 'scope,
     {
+        self.map_async_with_failure(task, items, Result::is_err)
+    }
+
+    /// Submits one task per item, counting a result for which `is_failure`
+    /// returns true as a failure for [`fail_fast`](BatchBuilder::fail_fast):
+    /// the first such result cancels the rest of the batch. The result is
+    /// still the task's result (it is not turned into an error). Without
+    /// fail-fast, the same as [`map_async`](BatchBuilder::map_async).
+    ///
+    /// [`map_async_fallible`](BatchBuilder::map_async_fallible) is this with
+    /// `Result::is_err`; `par_batch!` with `fail_fast` uses it for calls that
+    /// return a `Result`.
+    ///
+    /// ```
+    /// pool_runtime::scope(|s| {
+    ///     let found = s
+    ///         .batch()
+    ///         .fail_fast(true)
+    ///         .chunk(1)
+    ///         .map_async_with_failure(|n: u32| (n != 2).then_some(n), 0..4, Option::is_none);
+    ///     let outcomes: Vec<_> = found.results().collect();
+    ///     assert_eq!(*outcomes[2].as_ref().unwrap(), None);
+    /// });
+    /// ```
+    pub fn map_async_with_failure<F, I, T>(
+        self,
+        task: F,
+        items: I,
+        is_failure: fn(&T) -> bool,
+    ) -> Batch<'scope, T>
+    where
+        F: Fn(I::Item) -> T + Send + Sync + 'scope,
+        I: IntoIterator,
+        I::Item: Send + 'scope,
+        T: Send + 'scope,
+        C: CompletionCallback<T> + 'scope,
+    {
         if let Some(refusal) = self.scope.refusal() {
             panic!("{refusal}");
         }
@@ -776,7 +813,7 @@ impl<'scope, 'env, C> BatchBuilder<'scope, 'env, C> {
                 self.options,
                 task,
                 self.callback,
-                Some(Result::is_err),
+                Some(is_failure),
                 Inputs::Many(inputs),
             )
             .unwrap_or_else(|error| panic!("{error}"))
