@@ -289,6 +289,36 @@ fn main() {
             }
         })
     });
+    // The ceiling the machine allows: `threads` plain threads, started and
+    // lined up before the clock starts, each running an equal share back to
+    // back, with no pool at all. Wall time is the slowest thread's. (On
+    // vCPUs that are hyper-thread siblings this is below 100 %.)
+    let raw_cpu = median(
+        (0..config.reps + 2)
+            .map(|_| {
+                let start_line = Barrier::new(threads);
+                thread::scope(|s| {
+                    let runners: Vec<_> = (0..threads)
+                        .map(|_| {
+                            s.spawn(|| {
+                                start_line.wait();
+                                let start = Instant::now();
+                                for _ in 0..tasks / threads {
+                                    work(iterations);
+                                }
+                                start.elapsed().as_secs_f64()
+                            })
+                        })
+                        .collect();
+                    runners
+                        .into_iter()
+                        .map(|runner| runner.join().unwrap())
+                        .fold(0.0, f64::max)
+                })
+            })
+            .skip(2)
+            .collect(),
+    );
     let efficiency = |wall: f64| serial / threads as f64 / wall * 100.0;
     row("serial (one thread)", serial * 1e3, "ms", "");
     row(
@@ -302,6 +332,12 @@ fn main() {
         rayon_cpu * 1e3,
         "ms",
         &format!("{:.1}% efficiency", efficiency(rayon_cpu)),
+    );
+    row(
+        "plain threads, an equal share each (machine ceiling)",
+        raw_cpu * 1e3,
+        "ms",
+        &format!("{:.1}% efficiency", efficiency(raw_cpu)),
     );
 
     // 4. Round trip of one task on an idle pool.
