@@ -83,11 +83,19 @@ impl Drop for Tracked {
 /// million take about 25 s on two cores, too close to the one-minute hang
 /// guard on a loaded machine, so plain `cargo test` goes through one million
 /// (about 2 s), which still refills the 64-input window over 60 000 times.
-const HUGE: u64 = if cfg!(debug_assertions) {
-    1_000_000
-} else {
-    10_000_000
-};
+/// `POOLSCOPE_BACKPRESSURE_INPUTS` overrides the size (`.ci/valgrind` sets it
+/// low: under valgrind a million inputs outlast the hang guard).
+fn huge() -> u64 {
+    let default = if cfg!(debug_assertions) {
+        1_000_000
+    } else {
+        10_000_000
+    };
+    std::env::var("POOLSCOPE_BACKPRESSURE_INPUTS")
+        .ok()
+        .and_then(|inputs| inputs.parse().ok())
+        .unwrap_or(default)
+}
 
 #[test]
 fn imap_over_millions_of_inputs_keeps_at_most_the_bound_alive() {
@@ -98,7 +106,7 @@ fn imap_over_millions_of_inputs_keeps_at_most_the_bound_alive() {
         let census = Arc::new(Census::default());
         let inputs = {
             let census = census.clone();
-            (0..HUGE).map(move |i| Tracked::new(i, &census))
+            (0..huge()).map(move |i| Tracked::new(i, &census))
         };
         let mut consumed = 0u64;
         pool.scope(|s| {
@@ -117,7 +125,7 @@ fn imap_over_millions_of_inputs_keeps_at_most_the_bound_alive() {
                 );
             }
         });
-        assert_eq!(consumed, HUGE);
+        assert_eq!(consumed, huge());
         assert_eq!(census.alive(), 0, "every input was dropped");
         assert!(
             census.peak() <= BOUND + threads,
@@ -131,7 +139,7 @@ fn imap_over_millions_of_inputs_keeps_at_most_the_bound_alive() {
 fn imap_unordered_over_a_huge_input_keeps_at_most_the_bound_alive() {
     watchdog(|| {
         const BOUND: usize = 64;
-        let n = HUGE / 10;
+        let n = huge() / 10;
         let pool = Pool::new(2).unwrap();
         let threads = pool.threads();
         let census = Arc::new(Census::default());
