@@ -291,3 +291,78 @@ fn a_failure_in_imap_names_the_input_it_belongs_to() {
         });
     });
 }
+
+#[test]
+fn cancelling_a_stream_over_an_endless_input_ends_it() {
+    watchdog(|| {
+        let pool = Pool::new(2).unwrap();
+        let pulled = AtomicUsize::new(0);
+        let input = (0u64..).inspect(|_| {
+            pulled.fetch_add(1, Ordering::Relaxed);
+        });
+        pool.scope(|s| {
+            let mut ordered = s.batch().in_flight(8).imap(|n: u64| n * 2, input);
+            assert_eq!(ordered.next().unwrap().unwrap(), 0);
+            ordered.cancel();
+            // What was in flight comes out (finished or cancelled), in order,
+            // and then the stream ends although its input never does.
+            let rest: Vec<_> = ordered.collect();
+            assert!(rest.len() < 8, "{}", rest.len());
+            for (i, result) in rest.iter().enumerate() {
+                match result {
+                    Ok(n) => assert_eq!(*n, 2 * (i as u64 + 1)),
+                    Err(error) => assert!(error.is_cancelled(), "{error}"),
+                }
+            }
+        });
+        assert!(pulled.load(Ordering::Relaxed) <= 8 + 1);
+
+        pool.scope(|s| {
+            let mut unordered = s
+                .batch()
+                .in_flight(8)
+                .imap_unordered(|n: u64| n * 2, 0u64..);
+            assert!(unordered.next().unwrap().1.is_ok());
+            unordered.cancel();
+            assert!(unordered.count() < 8);
+        });
+    });
+}
+
+#[test]
+fn fail_fast_stops_a_stream_over_an_endless_input_at_the_first_panic() {
+    watchdog(|| {
+        let pool = Pool::new(1).unwrap();
+        let task = |n: u64| {
+            assert!(n != 5, "task 5 fails");
+            n
+        };
+        pool.scope(|s| {
+            // Without fail-fast this stream would never end.
+            let ordered: Vec<_> = s
+                .batch()
+                .fail_fast(true)
+                .in_flight(4)
+                .imap(task, 0u64..)
+                .collect();
+            let failed = ordered.iter().position(Result::is_err).unwrap();
+            assert_eq!(failed, 5, "the panic is the first failure, at its input");
+            assert!(ordered[5].as_ref().unwrap_err().is_panic());
+            assert!(ordered.len() < 5 + 2 * 4, "{} results", ordered.len());
+
+            let unordered: Vec<_> = s
+                .batch()
+                .fail_fast(true)
+                .in_flight(4)
+                .imap_unordered(task, 0u64..)
+                .collect();
+            assert!(
+                unordered
+                    .iter()
+                    .any(|(index, result)| *index == 5
+                        && result.as_ref().is_err_and(|e| e.is_panic()))
+            );
+            assert!(unordered.len() < 5 + 2 * 4, "{} results", unordered.len());
+        });
+    });
+}

@@ -665,7 +665,10 @@ impl<'scope, 'env, C> BatchBuilder<'scope, 'env, C> {
     /// Cancels the rest of the batch at the first task that panics (and, for
     /// batches submitted with
     /// [`map_async_fallible`](BatchBuilder::map_async_fallible), at the
-    /// first task that returns `Err`).
+    /// first task that returns `Err`). On a stream
+    /// ([`imap`](BatchBuilder::imap),
+    /// [`imap_unordered`](BatchBuilder::imap_unordered)) the first panic
+    /// stops the whole stream, as [`Imap::cancel`] does.
     pub fn fail_fast(mut self, fail_fast: bool) -> Self {
         self.options.fail_fast = fail_fast;
         self

@@ -101,7 +101,39 @@ where
         }
     }
 
+    /// Stops the stream: no more input is pulled, and the tasks in flight
+    /// that have not started never start. Results already in flight still
+    /// come out in order (the cancelled ones as
+    /// [`TaskErrorKind::Cancelled`](crate::TaskErrorKind::Cancelled)), then
+    /// the stream ends. Returns how many tasks this call cancelled.
+    ///
+    /// ```
+    /// pool_runtime::scope(|s| {
+    ///     let mut squares = s.batch().in_flight(8).imap(|n: u64| n * n, 0..);
+    ///     assert_eq!(squares.next().unwrap().unwrap(), 0);
+    ///     squares.cancel();
+    ///     // At most the eight inputs in flight come out; the endless input
+    ///     // is not pulled any further.
+    ///     assert!(squares.count() < 8);
+    /// });
+    /// ```
+    pub fn cancel(&mut self) -> usize {
+        self.window.exhausted = true;
+        self.batches
+            .iter()
+            .map(|results| results.batch().cancel())
+            .sum()
+    }
+
     fn refill(&mut self) {
+        // With fail-fast, a failure cancels its own batch; the stream then
+        // stops as a whole rather than pull input for ever.
+        if self.options.fail_fast
+            && !self.window.exhausted
+            && self.batches.iter().any(|r| r.batch().is_cancelled())
+        {
+            self.cancel();
+        }
         while let Some((first, items)) = self.window.pull(&mut self.input) {
             let batch =
                 self.scope
@@ -199,7 +231,28 @@ where
         }
     }
 
+    /// Stops the stream: no more input is pulled, and the tasks in flight
+    /// that have not started never start. Results already in flight still
+    /// come out (the cancelled ones as
+    /// [`TaskErrorKind::Cancelled`](crate::TaskErrorKind::Cancelled)), then
+    /// the stream ends. Returns how many tasks this call cancelled.
+    pub fn cancel(&mut self) -> usize {
+        self.window.exhausted = true;
+        self.batches
+            .iter()
+            .map(|(_, stream)| stream.batch().cancel())
+            .sum()
+    }
+
     fn refill(&mut self) {
+        // With fail-fast, a failure cancels its own batch; the stream then
+        // stops as a whole rather than pull input for ever.
+        if self.options.fail_fast
+            && !self.window.exhausted
+            && self.batches.iter().any(|(_, s)| s.batch().is_cancelled())
+        {
+            self.cancel();
+        }
         while let Some((first, items)) = self.window.pull(&mut self.input) {
             let batch: Batch<'scope, T> =
                 self.scope
