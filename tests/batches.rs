@@ -3,63 +3,15 @@
 //! `ready`, `successful`, `get` and friends on what they return.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{mpsc, Condvar, Mutex};
+use std::sync::Mutex;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use poolscope::{GetTimeoutError, Pool, TaskError};
 
-/// Runs `body` on a thread of its own and fails the test if it has not
-/// finished within a minute, instead of hanging the test run.
-fn watchdog<T: Send + 'static>(body: impl FnOnce() -> T + Send + 'static) -> T {
-    let (done, finished) = mpsc::channel();
-    let handle = thread::spawn(move || {
-        let _ = done.send(body());
-    });
-    match finished.recv_timeout(Duration::from_secs(60)) {
-        Ok(value) => value,
-        Err(mpsc::RecvTimeoutError::Timeout) => panic!("hung: the test did not finish in 60 s"),
-        Err(mpsc::RecvTimeoutError::Disconnected) => match handle.join() {
-            Err(panic) => std::panic::resume_unwind(panic),
-            Ok(()) => unreachable!("the body neither sent a value nor panicked"),
-        },
-    }
-}
+mod common;
 
-/// A door that tasks wait at until the test opens it.
-#[derive(Default)]
-struct Gate {
-    open: Mutex<bool>,
-    opened: Condvar,
-}
-
-impl Gate {
-    fn open(&self) {
-        *self.open.lock().unwrap() = true;
-        self.opened.notify_all();
-    }
-
-    fn wait(&self) {
-        let mut open = self.open.lock().unwrap();
-        while !*open {
-            open = self.opened.wait(open).unwrap();
-        }
-    }
-
-    fn wait_then<T>(&self, value: T) -> T {
-        self.wait();
-        value
-    }
-}
-
-/// Polls `condition` until it holds (the watchdog bounds the wait).
-fn eventually(mut condition: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(50);
-    while !condition() {
-        assert!(Instant::now() < deadline, "the condition never held");
-        thread::sleep(Duration::from_millis(1));
-    }
-}
+use common::{eventually, watchdog, Gate};
 
 fn area(width: u32, height: u32) -> u32 {
     width * height
@@ -344,7 +296,9 @@ fn completed_counts_tasks_as_they_finish() {
             assert_eq!(batch.completed(), 0);
             for (i, gate) in gates.iter().enumerate() {
                 gate.open();
-                eventually(|| batch.completed() == i + 1);
+                eventually("the task to be counted as completed", || {
+                    batch.completed() == i + 1
+                });
                 // The others are still held at their gates.
                 assert_eq!(batch.completed(), i + 1);
                 assert_eq!(batch.is_ready(), i == 2);

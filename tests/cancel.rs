@@ -4,58 +4,13 @@
 //! itself at the first panic (or the first `Err` of a fallible batch).
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{mpsc, Condvar, Mutex};
 use std::thread;
-use std::time::{Duration, Instant};
 
 use poolscope::{current_task_cancelled, Pool, TaskErrorKind};
 
-/// Runs `body` on a thread of its own and fails the test if it has not
-/// finished within a minute, instead of hanging the test run.
-fn watchdog<T: Send + 'static>(body: impl FnOnce() -> T + Send + 'static) -> T {
-    let (done, finished) = mpsc::channel();
-    let handle = thread::spawn(move || {
-        let _ = done.send(body());
-    });
-    match finished.recv_timeout(Duration::from_secs(60)) {
-        Ok(value) => value,
-        Err(mpsc::RecvTimeoutError::Timeout) => panic!("hung: the test did not finish in 60 s"),
-        Err(mpsc::RecvTimeoutError::Disconnected) => match handle.join() {
-            Err(panic) => std::panic::resume_unwind(panic),
-            Ok(()) => unreachable!("the body neither sent a value nor panicked"),
-        },
-    }
-}
+mod common;
 
-/// A door that tasks wait at until the test opens it.
-#[derive(Default)]
-struct Gate {
-    open: Mutex<bool>,
-    opened: Condvar,
-}
-
-impl Gate {
-    fn open(&self) {
-        *self.open.lock().unwrap() = true;
-        self.opened.notify_all();
-    }
-
-    fn wait(&self) {
-        let mut open = self.open.lock().unwrap();
-        while !*open {
-            open = self.opened.wait(open).unwrap();
-        }
-    }
-}
-
-/// Polls `condition` until it holds (the watchdog bounds the wait).
-fn eventually(mut condition: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(50);
-    while !condition() {
-        assert!(Instant::now() < deadline, "the condition never held");
-        thread::sleep(Duration::from_millis(1));
-    }
-}
+use common::{eventually, watchdog, Gate};
 
 #[test]
 fn cancel_stops_every_task_that_has_not_started_and_they_report_cancelled() {
@@ -75,7 +30,9 @@ fn cancel_stops_every_task_that_has_not_started_and_they_report_cancelled() {
                 0..100,
             );
             // Both workers are held inside a task; nothing else can start.
-            eventually(|| started.load(Ordering::SeqCst) == 2);
+            eventually("both workers to start a task", || {
+                started.load(Ordering::SeqCst) == 2
+            });
             assert_eq!(batch.cancel(), 98, "every task but the two running");
             assert!(batch.is_cancelled());
             release.open();

@@ -1,28 +1,11 @@
 //! `#[pool_task]`: the function stays a function, and its options follow
 //! it into every batch of its calls.
 
-use std::sync::{mpsc, Condvar, Mutex};
+use std::sync::{Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use poolscope::{par_batch, pool_scope, pool_task, Pool, Scope};
-
-/// Runs `body` on a thread of its own and fails the test if it has not
-/// finished within a minute, instead of hanging the test run.
-fn watchdog<T: Send + 'static>(body: impl FnOnce() -> T + Send + 'static) -> T {
-    let (done, finished) = mpsc::channel();
-    let handle = thread::spawn(move || {
-        let _ = done.send(body());
-    });
-    match finished.recv_timeout(Duration::from_secs(60)) {
-        Ok(value) => value,
-        Err(mpsc::RecvTimeoutError::Timeout) => panic!("hung: the test did not finish in 60 s"),
-        Err(mpsc::RecvTimeoutError::Disconnected) => match handle.join() {
-            Err(panic) => std::panic::resume_unwind(panic),
-            Ok(()) => unreachable!("the body neither sent a value nor panicked"),
-        },
-    }
-}
 
 mod geometry {
     use poolscope::pool_task;
@@ -48,6 +31,10 @@ mod geometry {
 }
 
 use geometry::{area, longest, perimeter};
+
+mod common;
+
+use common::watchdog;
 
 #[test]
 fn the_function_stays_callable_with_its_signature_and_visibility() {

@@ -5,29 +5,15 @@
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{mpsc, Barrier, Mutex};
+use std::sync::{Barrier, Mutex};
 use std::thread::{self, ThreadId};
 use std::time::Duration;
 
 use poolscope::{Pool, Scope};
 
-/// Runs `body` on a thread of its own and fails the test if it has not
-/// finished within a minute: a deadlock shows as "hung", not as a test run
-/// that never ends.
-fn watchdog<T: Send + 'static>(body: impl FnOnce() -> T + Send + 'static) -> T {
-    let (done, finished) = mpsc::channel();
-    let handle = thread::spawn(move || {
-        let _ = done.send(body());
-    });
-    match finished.recv_timeout(Duration::from_secs(60)) {
-        Ok(value) => value,
-        Err(mpsc::RecvTimeoutError::Timeout) => panic!("hung: the test did not finish in 60 s"),
-        Err(mpsc::RecvTimeoutError::Disconnected) => match handle.join() {
-            Err(panic) => std::panic::resume_unwind(panic),
-            Ok(()) => unreachable!("the body neither sent a value nor panicked"),
-        },
-    }
-}
+mod common;
+
+use common::watchdog;
 
 /// A task that submits one task and waits for it, `depth` times over.
 fn nest<'s>(s: &'s Scope<'s, '_>, depth: usize) -> usize {

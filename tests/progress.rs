@@ -3,58 +3,13 @@
 //! can drive a progress bar.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Condvar, Mutex};
 use std::thread;
-use std::time::{Duration, Instant};
 
 use poolscope::Pool;
 
-/// Runs `body` on a thread of its own and fails the test if it has not
-/// finished within a minute, instead of hanging the test run.
-fn watchdog<T: Send + 'static>(body: impl FnOnce() -> T + Send + 'static) -> T {
-    let (done, finished) = mpsc::channel();
-    let handle = thread::spawn(move || {
-        let _ = done.send(body());
-    });
-    match finished.recv_timeout(Duration::from_secs(60)) {
-        Ok(value) => value,
-        Err(mpsc::RecvTimeoutError::Timeout) => panic!("hung: the test did not finish in 60 s"),
-        Err(mpsc::RecvTimeoutError::Disconnected) => match handle.join() {
-            Err(panic) => std::panic::resume_unwind(panic),
-            Ok(()) => unreachable!("the body neither sent a value nor panicked"),
-        },
-    }
-}
+mod common;
 
-/// A door that tasks wait at until the test opens it.
-#[derive(Default)]
-struct Gate {
-    open: Mutex<bool>,
-    opened: Condvar,
-}
-
-impl Gate {
-    fn open(&self) {
-        *self.open.lock().unwrap() = true;
-        self.opened.notify_all();
-    }
-
-    fn wait(&self) {
-        let mut open = self.open.lock().unwrap();
-        while !*open {
-            open = self.opened.wait(open).unwrap();
-        }
-    }
-}
-
-/// Polls `condition` until it holds (the watchdog bounds the wait).
-fn eventually(mut condition: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(50);
-    while !condition() {
-        assert!(Instant::now() < deadline, "the condition never held");
-        thread::sleep(Duration::from_millis(1));
-    }
-}
+use common::{eventually, watchdog, Gate};
 
 /// Checks a run of `completed()` readings: never down, never past `len`.
 fn assert_monotonic(readings: &[usize], len: usize) {
@@ -162,7 +117,7 @@ fn completed_counts_failed_and_cancelled_tasks_too() {
             running.wait();
             assert_eq!(batch.completed(), 0);
             release.open();
-            eventually(|| batch.completed() >= 3);
+            eventually("three tasks to complete", || batch.completed() >= 3);
             let cancelled = batch.cancel();
             batch.wait();
             assert_eq!(batch.completed(), 10, "{cancelled} cancelled count as done");

@@ -7,53 +7,13 @@
 //! hand that result over, and the watchdog would fail the test.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{mpsc, Condvar, Mutex};
 use std::thread;
-use std::time::Duration;
 
 use poolscope::Pool;
 
-/// Runs `body` on a thread of its own and fails the test if it has not
-/// finished within a minute, instead of hanging the test run.
-fn watchdog<T: Send + 'static>(body: impl FnOnce() -> T + Send + 'static) -> T {
-    let (done, finished) = mpsc::channel();
-    let handle = thread::spawn(move || {
-        let _ = done.send(body());
-    });
-    match finished.recv_timeout(Duration::from_secs(60)) {
-        Ok(value) => value,
-        Err(mpsc::RecvTimeoutError::Timeout) => panic!("hung: the test did not finish in 60 s"),
-        Err(mpsc::RecvTimeoutError::Disconnected) => match handle.join() {
-            Err(panic) => std::panic::resume_unwind(panic),
-            Ok(()) => unreachable!("the body neither sent a value nor panicked"),
-        },
-    }
-}
+mod common;
 
-/// A door that tasks wait at until the test opens it.
-#[derive(Default)]
-struct Gate {
-    open: Mutex<bool>,
-    opened: Condvar,
-}
-
-impl Gate {
-    fn open(&self) {
-        *self.open.lock().unwrap() = true;
-        self.opened.notify_all();
-    }
-
-    fn is_open(&self) -> bool {
-        *self.open.lock().unwrap()
-    }
-
-    fn wait(&self) {
-        let mut open = self.open.lock().unwrap();
-        while !*open {
-            open = self.opened.wait(open).unwrap();
-        }
-    }
-}
+use common::{watchdog, Gate};
 
 #[test]
 fn batch_results_hands_over_the_first_result_while_the_last_task_still_runs() {

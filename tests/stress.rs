@@ -26,6 +26,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use poolscope::{GetTimeoutError, Pool, Scope, SubmitError, TaskError, TaskErrorKind};
 
+mod common;
+
+use common::panic_message;
+
 /// A round that makes no progress for this long is a hang.
 const HANG_AFTER: Duration = Duration::from_secs(120);
 
@@ -415,16 +419,6 @@ fn drive_batch<'s>(s: &'s Scope<'s, '_>, ledger: &'s Ledger, plan: &'s BatchPlan
                 }
             }
         }
-    }
-}
-
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        s.to_string()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "<not a string>".to_string()
     }
 }
 
