@@ -59,18 +59,86 @@ impl Window {
     }
 }
 
-/// Results of `task(item)` in input order, from [`Scope::imap`] or
-/// [`BatchBuilder::imap`](crate::BatchBuilder::imap).
-pub struct Imap<'scope, 'env, It, F, T, C>
-where
-    It: Iterator,
-{
+/// What both streams share: the input, the window over it, and what each
+/// window batch is submitted with.
+struct Feed<'scope, 'env, It, F, C> {
     scope: &'scope Scope<'scope, 'env>,
     options: Options,
     callback: C,
     task: Arc<F>,
     input: It,
     window: Window,
+}
+
+impl<'scope, 'env, It, F, C> Feed<'scope, 'env, It, F, C>
+where
+    It: Iterator,
+    It::Item: Send + 'scope,
+{
+    fn new(
+        scope: &'scope Scope<'scope, 'env>,
+        options: Options,
+        callback: C,
+        task: F,
+        input: It,
+    ) -> Self {
+        let window = Window::new(&options, scope.threads());
+        Feed {
+            scope,
+            options,
+            callback,
+            task: Arc::new(task),
+            input,
+            window,
+        }
+    }
+
+    /// Pulls the next group of inputs, if the bound allows, and submits it
+    /// as a batch; returns it with the index of its first input.
+    fn submit_next<T>(&mut self) -> Option<(usize, Batch<'scope, T>)>
+    where
+        F: Fn(It::Item) -> T + Send + Sync + 'scope,
+        T: Send + 'scope,
+        C: CompletionCallback<T> + Clone + 'scope,
+    {
+        let (first, items) = self.window.pull(&mut self.input)?;
+        let batch =
+            self.scope
+                .submit_window(&self.options, &self.callback, &self.task, first, items);
+        Some((first, batch))
+    }
+
+    /// Stops pulling input and cancels what has not started of `in_flight`;
+    /// returns how many tasks that cancelled.
+    fn stop<'b, T: 'b>(&mut self, in_flight: impl Iterator<Item = &'b Batch<'scope, T>>) -> usize
+    where
+        'scope: 'b,
+    {
+        self.window.exhausted = true;
+        in_flight.map(Batch::cancel).sum()
+    }
+
+    /// With fail-fast, a failure cancels its own batch; the stream then
+    /// stops as a whole rather than pull input for ever. Whether that is
+    /// now due, given the batches in flight.
+    fn failed_fast<'b, T: 'b>(
+        &self,
+        mut in_flight: impl Iterator<Item = &'b Batch<'scope, T>>,
+    ) -> bool
+    where
+        'scope: 'b,
+    {
+        self.options.fail_fast && !self.window.exhausted && in_flight.any(Batch::is_cancelled)
+    }
+}
+
+/// Results of `task(item)` in input order, from [`Scope::imap`] or
+/// [`BatchBuilder::imap`](crate::BatchBuilder::imap).
+pub struct Imap<'scope, 'env, It, F, T, C>
+where
+    It: Iterator,
+{
+    feed: Feed<'scope, 'env, It, F, C>,
     batches: VecDeque<Results<'scope, T>>,
 }
 
@@ -89,14 +157,8 @@ where
         task: F,
         input: It,
     ) -> Self {
-        let window = Window::new(&options, scope.threads());
         Imap {
-            scope,
-            options,
-            callback,
-            task: Arc::new(task),
-            input,
-            window,
+            feed: Feed::new(scope, options, callback, task, input),
             batches: VecDeque::new(),
         }
     }
@@ -118,26 +180,17 @@ where
     /// });
     /// ```
     pub fn cancel(&mut self) -> usize {
-        self.window.exhausted = true;
-        self.batches
-            .iter()
-            .map(|results| results.batch().cancel())
-            .sum()
+        self.feed.stop(self.batches.iter().map(Results::batch))
     }
 
     fn refill(&mut self) {
-        // With fail-fast, a failure cancels its own batch; the stream then
-        // stops as a whole rather than pull input for ever.
-        if self.options.fail_fast
-            && !self.window.exhausted
-            && self.batches.iter().any(|r| r.batch().is_cancelled())
+        if self
+            .feed
+            .failed_fast(self.batches.iter().map(Results::batch))
         {
             self.cancel();
         }
-        while let Some((first, items)) = self.window.pull(&mut self.input) {
-            let batch =
-                self.scope
-                    .submit_window(&self.options, &self.callback, &self.task, first, items);
+        while let Some((_, batch)) = self.feed.submit_next() {
             self.batches.push_back(batch.results());
         }
     }
@@ -159,7 +212,7 @@ where
             let results = self.batches.front_mut()?;
             match results.next() {
                 Some(result) => {
-                    self.window.in_flight -= 1;
+                    self.feed.window.in_flight -= 1;
                     return Some(result);
                 }
                 None => {
@@ -181,9 +234,9 @@ impl<It: Iterator, F, T, C> Drop for Imap<'_, '_, It, F, T, C> {
 impl<It: Iterator, F, T, C> fmt::Debug for Imap<'_, '_, It, F, T, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Imap")
-            .field("in_flight", &self.window.in_flight)
-            .field("bound", &self.window.bound)
-            .field("pulled", &self.window.pulled)
+            .field("in_flight", &self.feed.window.in_flight)
+            .field("bound", &self.feed.window.bound)
+            .field("pulled", &self.feed.window.pulled)
             .finish()
     }
 }
@@ -195,12 +248,7 @@ pub struct ImapUnordered<'scope, 'env, It, F, T, C>
 where
     It: Iterator,
 {
-    scope: &'scope Scope<'scope, 'env>,
-    options: Options,
-    callback: C,
-    task: Arc<F>,
-    input: It,
-    window: Window,
+    feed: Feed<'scope, 'env, It, F, C>,
     batches: Vec<(usize, AsCompleted<'scope, T>)>,
 }
 
@@ -219,14 +267,8 @@ where
         task: F,
         input: It,
     ) -> Self {
-        let window = Window::new(&options, scope.threads());
         ImapUnordered {
-            scope,
-            options,
-            callback,
-            task: Arc::new(task),
-            input,
-            window,
+            feed: Feed::new(scope, options, callback, task, input),
             batches: Vec::new(),
         }
     }
@@ -237,26 +279,18 @@ where
     /// [`TaskErrorKind::Cancelled`](crate::TaskErrorKind::Cancelled)), then
     /// the stream ends. Returns how many tasks this call cancelled.
     pub fn cancel(&mut self) -> usize {
-        self.window.exhausted = true;
-        self.batches
-            .iter()
-            .map(|(_, stream)| stream.batch().cancel())
-            .sum()
+        self.feed
+            .stop(self.batches.iter().map(|(_, stream)| stream.batch()))
     }
 
     fn refill(&mut self) {
-        // With fail-fast, a failure cancels its own batch; the stream then
-        // stops as a whole rather than pull input for ever.
-        if self.options.fail_fast
-            && !self.window.exhausted
-            && self.batches.iter().any(|(_, s)| s.batch().is_cancelled())
+        if self
+            .feed
+            .failed_fast(self.batches.iter().map(|(_, stream)| stream.batch()))
         {
             self.cancel();
         }
-        while let Some((first, items)) = self.window.pull(&mut self.input) {
-            let batch: Batch<'scope, T> =
-                self.scope
-                    .submit_window(&self.options, &self.callback, &self.task, first, items);
+        while let Some((first, batch)) = self.feed.submit_next() {
             self.batches.push((first, batch.as_completed()));
         }
     }
@@ -282,7 +316,7 @@ where
             }
             for (base, stream) in &mut self.batches {
                 if let Some((index, result)) = stream.try_next() {
-                    self.window.in_flight -= 1;
+                    self.feed.window.in_flight -= 1;
                     return Some((*base + index, result));
                 }
             }
@@ -290,7 +324,7 @@ where
                 // Only one batch left: its blocking read is the right wait.
                 let (base, stream) = &mut self.batches[0];
                 let (index, result) = stream.next()?;
-                self.window.in_flight -= 1;
+                self.feed.window.in_flight -= 1;
                 return Some((*base + index, result));
             }
             // Several batches, none ready: help or nap briefly, then poll again.
@@ -313,9 +347,9 @@ impl<It: Iterator, F, T, C> Drop for ImapUnordered<'_, '_, It, F, T, C> {
 impl<It: Iterator, F, T, C> fmt::Debug for ImapUnordered<'_, '_, It, F, T, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ImapUnordered")
-            .field("in_flight", &self.window.in_flight)
-            .field("bound", &self.window.bound)
-            .field("pulled", &self.window.pulled)
+            .field("in_flight", &self.feed.window.in_flight)
+            .field("bound", &self.feed.window.bound)
+            .field("pulled", &self.feed.window.pulled)
             .finish()
     }
 }
