@@ -151,7 +151,7 @@ pub fn pool_task(args: TokenStream, item: TokenStream) -> TokenStream {
 /// `blocking = EXPR`), `chunk = N`, `fail_fast` (the first panic, or the
 /// first `Err` of calls that return a `Result`, cancels the tasks not yet
 /// started; the `Err` stays that task's result; in a block only a panic
-/// counts, and with `in_flight` it stops the window it happens in), `on_complete = |index,
+/// counts, and with `in_flight` the first panic ends the whole stream), `on_complete = |index,
 /// outcome| ...` (not for a block), `in_flight = N` (a comprehension only:
 /// the macro then gives an ordered streaming iterator that pulls at most `N`
 /// items ahead, evaluating their arguments as it pulls them, so an endless
