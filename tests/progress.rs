@@ -130,20 +130,48 @@ fn completed_counts_failed_and_cancelled_tasks_too() {
 fn a_stream_shows_progress_while_its_results_are_read() {
     watchdog(|| {
         let pool = Pool::new(2).unwrap();
-        pool.scope(|s| {
-            let batch = s.map_async(|x: u32| x * 3, 0..50);
-            let mut results = batch.results();
-            let mut last = 0;
-            let mut read = 0;
-            while let Some(result) = results.next() {
-                read += 1;
-                let done = results.batch().completed();
-                assert!(done >= last, "progress went back");
-                assert!(done >= read, "a result read is a task completed");
-                last = done;
-                assert_eq!(result.unwrap() as usize, (read - 1) * 3);
-            }
-            assert_eq!(results.batch().completed(), results.batch().len());
-        });
+        // Many rounds of tiny tasks: workers claim them in chunks and count
+        // a chunk only after publishing its results, the window in which a
+        // reader could get ahead of `completed()`.
+        for _ in 0..200 {
+            pool.scope(|s| {
+                let batch = s.map_async(|x: u32| x * 3, 0..500);
+                let mut results = batch.results();
+                let mut last = 0;
+                let mut read = 0;
+                while let Some(result) = results.next() {
+                    read += 1;
+                    let done = results.batch().completed();
+                    assert!(done >= last, "progress went back");
+                    assert!(done >= read, "{read} results read, {done} completed");
+                    last = done;
+                    assert_eq!(result.unwrap() as usize, (read - 1) * 3);
+                }
+                assert_eq!(results.batch().completed(), results.batch().len());
+            });
+        }
+    });
+}
+
+#[test]
+fn results_in_completion_order_never_outrun_completed() {
+    watchdog(|| {
+        let pool = Pool::new(2).unwrap();
+        for _ in 0..200 {
+            pool.scope(|s| {
+                let batch = s.map_async(|x: u32| x * 3, 0..500);
+                let mut results = batch.as_completed();
+                let mut read = 0;
+                let mut seen = vec![false; 500];
+                while let Some((index, result)) = results.next() {
+                    read += 1;
+                    let done = results.batch().completed();
+                    assert!(done >= read, "{read} results read, {done} completed");
+                    assert!(!std::mem::replace(&mut seen[index], true), "{index} twice");
+                    assert_eq!(result.unwrap() as usize, index * 3);
+                }
+                assert_eq!(read, 500);
+            });
+        }
     });
 }

@@ -1068,7 +1068,10 @@ impl<'scope, T> Batch<'scope, T> {
     /// How many tasks have finished so far (progress: `completed() / len()`).
     ///
     /// Workers report in chunks, so on a batch of tiny tasks the count moves
-    /// in steps; it reaches `len()` exactly when the batch is ready.
+    /// in steps; it reaches `len()` exactly when the batch is ready. It never
+    /// lags a reader: [`results`](Self::results) and
+    /// [`as_completed`](Self::as_completed) hand out a result only once this
+    /// count includes it.
     pub fn completed(&self) -> usize {
         self.header().len - self.header().pending.load(Ordering::Acquire)
     }
@@ -1143,16 +1146,22 @@ impl<'scope, T> Batch<'scope, T> {
         }
     }
 
-    /// Waits until task `index` finished; on one of the pool's workers,
-    /// runs this batch's unclaimed tasks meanwhile.
+    /// Waits until task `index` finished and `completed()` counts it as the
+    /// `index + 1`-th result read; on one of the pool's workers, runs this
+    /// batch's unclaimed tasks meanwhile.
+    ///
+    /// A worker publishes a result before it lowers the count for its
+    /// whole chunk, so waiting for the slot alone would let a reader see
+    /// more results than `completed()` reports.
     fn wait_for(&self, index: usize) {
-        if self.inner.is_done(index) {
+        let ready = || self.inner.is_done(index) && self.completed() > index;
+        if ready() {
             return;
         }
         if self.header().scope.registry().is_current_worker() {
-            self.inner.help(None, true, &|| self.inner.is_done(index));
+            self.inner.help(None, true, &ready);
         }
-        self.header().block_until(&|| self.inner.is_done(index));
+        self.header().block_until(&ready);
     }
 }
 
@@ -1230,8 +1239,12 @@ impl<'scope, T> AsCompleted<'scope, T> {
         self.batch.len() - self.yielded
     }
 
-    /// The next finished result, without blocking.
+    /// The next finished result, without blocking. Hands out no more
+    /// results than `completed()` counts (see `Batch::wait_for`).
     pub(crate) fn try_next(&mut self) -> Option<(usize, Result<T, TaskError>)> {
+        if self.batch.completed() <= self.yielded {
+            return None;
+        }
         loop {
             while let Some(index) = self.ready.pop_front() {
                 if std::mem::replace(&mut self.seen[index], true) {
@@ -1286,7 +1299,10 @@ impl<T> Iterator for AsCompleted<'_, T> {
                 continue;
             }
             let header = self.batch.header();
-            header.block_until(&|| !lock(&header.log).is_empty());
+            let (yielded, ready) = (self.yielded, !self.ready.is_empty());
+            header.block_until(&|| {
+                self.batch.completed() > yielded && (ready || !lock(&header.log).is_empty())
+            });
         }
     }
 
