@@ -31,6 +31,49 @@ pub(crate) use std::{thread, thread_local, time::Instant};
 #[cfg(not(loom))]
 pub(crate) use crossbeam_utils::Backoff;
 
+/// An unbounded lock-free FIFO that many threads push to and pop from.
+#[cfg(not(loom))]
+pub(crate) use crossbeam_queue::SegQueue as Injector;
+
+/// Loom cannot see inside `SegQueue`; the model uses a locked queue with the
+/// same three operations. `is_empty` reads a `Relaxed` count without the
+/// lock, as weak as it can be, so that the lock orders nothing for it: the
+/// hand-shakes that rely on seeing a push (a sleeper's last look before it
+/// parks) are checked on their `SeqCst` fences alone. What the model does not
+/// check is the queue itself, a well-tested crate.
+#[cfg(loom)]
+pub(crate) struct Injector<T> {
+    queue: Mutex<std::collections::VecDeque<T>>,
+    len: AtomicUsize,
+}
+
+#[cfg(loom)]
+impl<T> Injector<T> {
+    pub(crate) fn new() -> Injector<T> {
+        Injector {
+            queue: Mutex::new(std::collections::VecDeque::new()),
+            len: AtomicUsize::new(0),
+        }
+    }
+
+    pub(crate) fn push(&self, value: T) {
+        let mut queue = lock(&self.queue);
+        queue.push_back(value);
+        self.len.store(queue.len(), Ordering::Relaxed);
+    }
+
+    pub(crate) fn pop(&self) -> Option<T> {
+        let mut queue = lock(&self.queue);
+        let value = queue.pop_front();
+        self.len.store(queue.len(), Ordering::Relaxed);
+        value
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len.load(Ordering::Relaxed) == 0
+    }
+}
+
 #[cfg(loom)]
 pub(crate) use loom::sync::{
     atomic::{fence, AtomicBool, AtomicU8, AtomicUsize, Ordering},

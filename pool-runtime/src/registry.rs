@@ -8,6 +8,10 @@
 //! Each lane is a FIFO of jobs (whole batches) behind one mutex, plus the
 //! list of its sleeping threads behind the same mutex, so a submitter that
 //! pushes a job and a worker that decides to sleep cannot miss each other.
+//! The CPU lane also has a lock-free FIFO, `singles`, for jobs of one task
+//! submitted while nothing waits on the locked queue: a task submitted on
+//! its own is the common case of `apply_async` in a loop, and the lane's
+//! mutex, shared with every worker, was most of its cost.
 //!
 //! ## Memory ordering
 //!
@@ -18,6 +22,13 @@
 //! thread that removed it from the sleeper list (under the lock) and read
 //! with `Acquire` by the sleeper after `park` returns, since `park` may wake
 //! spuriously.
+//!
+//! `singles` is pushed without the lock, so a submitter and a worker going
+//! to sleep meet through a store-buffering hand-shake instead: the submitter
+//! pushes, then reads `sleeping`; the worker raises `sleeping`, then reads
+//! `singles`; a `SeqCst` fence between each one's write and read makes at
+//! least one of them see the other (see `Registry::push_single`). The loom
+//! models fail if either fence is removed.
 
 use std::cell::Cell;
 use std::collections::VecDeque;
@@ -28,8 +39,8 @@ use crate::error::{BuildError, TaskErrorKind};
 use crate::job::JobRef;
 use crate::primitive::thread::{self, JoinHandle, Thread};
 use crate::primitive::{
-    lock, mpsc, thread_local, Arc, AtomicBool, AtomicUsize, Backoff, IdCounter, Instant, Mutex,
-    Ordering,
+    fence, lock, mpsc, thread_local, Arc, AtomicBool, AtomicUsize, Backoff, IdCounter, Injector,
+    Instant, Mutex, Ordering,
 };
 use crate::unwind;
 
@@ -87,9 +98,12 @@ impl LaneState {
         None
     }
 
-    fn take_sleepers(&mut self, n: usize) -> Vec<Arc<Sleeper>> {
+    /// Takes up to `n` sleepers off the list, marked woken; `sleeping`
+    /// is their lane's mirror of the list's length.
+    fn take_sleepers(&mut self, n: usize, sleeping: &AtomicUsize) -> Vec<Arc<Sleeper>> {
         let keep = self.sleepers.len().saturating_sub(n);
         let woken = self.sleepers.split_off(keep);
+        sleeping.fetch_sub(woken.len(), Ordering::SeqCst);
         for sleeper in &woken {
             sleeper.woken.store(true, Ordering::Release);
         }
@@ -103,6 +117,12 @@ struct Lane {
     /// Threads spinning for work right now: a submission leaves that much
     /// work to them instead of waking sleepers.
     spinning: AtomicUsize,
+    /// CPU lane only: jobs of one task, queued without the lock (see
+    /// `push_single`).
+    singles: Injector<JobRef>,
+    /// How many threads are in `state.sleepers`; changed only under the
+    /// lock, read without it by `push_single`.
+    sleeping: AtomicUsize,
 }
 
 impl Lane {
@@ -111,6 +131,25 @@ impl Lane {
             state: Mutex::new(LaneState::default()),
             queued: AtomicUsize::new(0),
             spinning: AtomicUsize::new(0),
+            singles: Injector::new(),
+            sleeping: AtomicUsize::new(0),
+        }
+    }
+
+    /// Whether a spinning thread should look for work.
+    fn may_have_work(&self) -> bool {
+        self.queued.load(Ordering::Relaxed) > 0 || !self.singles.is_empty()
+    }
+
+    /// Wakes one sleeper if nobody spins: the wake-up a submission (or a
+    /// worker that saw more work behind what it took) owes the lane.
+    fn wake_one_unless_spinning(&self) {
+        if self.sleeping.load(Ordering::SeqCst) == 0 || self.spinning.load(Ordering::SeqCst) > 0 {
+            return;
+        }
+        let woken = lock(&self.state).take_sleepers(1, &self.sleeping);
+        for sleeper in woken {
+            sleeper.thread.unpark();
         }
     }
 }
@@ -271,6 +310,15 @@ impl Registry {
 
     /// Queues a job of `tasks` tasks and wakes as many threads as it can use.
     pub(crate) fn push(self: &Arc<Self>, job: JobRef, tasks: usize, kind: LaneKind) {
+        // While no job waits on the locked queue, a single task skips it.
+        // Behind a queued job it waits its turn there instead, so that jobs
+        // start in the order they were submitted: workers take singles
+        // before queued jobs, and a submitter that queued a job sees
+        // `queued` non-zero until that job has started.
+        if kind == LaneKind::Cpu && tasks == 1 && self.cpu.queued.load(Ordering::Relaxed) == 0 {
+            self.push_single(job);
+            return;
+        }
         let lane = self.lane(kind);
         let (wake, spawn) = {
             let mut state = lock(&lane.state);
@@ -279,7 +327,7 @@ impl Registry {
             // A spinning thread re-checks the queue under this lock before it
             // sleeps, so leaving work to spinners cannot strand it.
             let spinning = lane.spinning.load(Ordering::SeqCst);
-            let wake = state.take_sleepers(tasks.saturating_sub(spinning));
+            let wake = state.take_sleepers(tasks.saturating_sub(spinning), &lane.sleeping);
             let mut spawn = 0;
             if kind == LaneKind::Blocking {
                 let missing = tasks.saturating_sub(spinning + wake.len());
@@ -295,6 +343,22 @@ impl Registry {
         for _ in 0..spawn {
             self.spawn_blocking_thread();
         }
+    }
+
+    /// Queues a job of one task on the CPU lane without taking the lane's
+    /// lock, and wakes a sleeper only if no thread spins.
+    ///
+    /// The hand-shake with `sleep`: this pushes, then (`SeqCst` fence) reads
+    /// `sleeping` and `spinning`; a thread going to sleep stops spinning,
+    /// raises `sleeping`, then (`SeqCst` fence) looks at `singles`. In the
+    /// single total order of the two fences, either the sleeper's comes
+    /// second and it sees the job, or this thread's comes second and it
+    /// sees the sleeper counted and the spinner gone, and wakes it.
+    fn push_single(&self, job: JobRef) {
+        let lane = &self.cpu;
+        lane.singles.push(job);
+        fence(Ordering::SeqCst);
+        lane.wake_one_unless_spinning();
     }
 
     fn lane(&self, kind: LaneKind) -> &Lane {
@@ -339,11 +403,14 @@ impl Registry {
         }
         self.is_broken.store(true, Ordering::Release);
         for lane in [&self.cpu, &self.blocking] {
-            let jobs: Vec<JobRef> = {
+            let mut jobs: Vec<JobRef> = {
                 let mut state = lock(&lane.state);
                 lane.queued.store(0, Ordering::Relaxed);
                 state.jobs.drain(..).collect()
             };
+            while let Some(job) = lane.singles.pop() {
+                jobs.push(job);
+            }
             for job in jobs {
                 job.fail_unclaimed(TaskErrorKind::PoolBroken {
                     reason: reason.clone(),
@@ -357,7 +424,14 @@ impl Registry {
             thread: thread::current(),
             woken: AtomicBool::new(false),
         });
+        let lane = &self.cpu;
         loop {
+            // Singles first: they were all submitted before whatever waits
+            // on the locked queue (see `push`).
+            if let Some(job) = self.take_single() {
+                job.run();
+                continue;
+            }
             let (job, wake) = {
                 let mut state = lock(&self.cpu.state);
                 let job = state.front_with_work(&self.cpu.queued);
@@ -368,7 +442,7 @@ impl Registry {
                 // (which may be never, if this job waits for that one).
                 let more = job.is_some() && state.jobs.iter().skip(1).any(|j| j.has_unclaimed());
                 let wake = if more {
-                    state.take_sleepers(1)
+                    state.take_sleepers(1, &lane.sleeping)
                 } else {
                     Vec::new()
                 };
@@ -377,7 +451,7 @@ impl Registry {
             for sleeper in wake {
                 sleeper.thread.unpark();
             }
-            if let Some(job) = job {
+            if let Some(job) = job.or_else(|| self.take_single()) {
                 job.run();
                 continue;
             }
@@ -388,6 +462,18 @@ impl Registry {
                 return;
             }
         }
+    }
+
+    /// Takes a single-task job; if more wait behind it and no thread spins,
+    /// wakes a sleeper for them (a push counts spinners, and two pushes can
+    /// count the same one).
+    fn take_single(&self) -> Option<JobRef> {
+        let lane = &self.cpu;
+        let job = lane.singles.pop()?;
+        if !lane.singles.is_empty() {
+            lane.wake_one_unless_spinning();
+        }
+        Some(job)
     }
 
     fn blocking_main(&self) {
@@ -413,7 +499,7 @@ impl Registry {
         let backoff = Backoff::new();
         let mut found = false;
         while !backoff.is_completed() {
-            if lane.queued.load(Ordering::Relaxed) > 0 {
+            if lane.may_have_work() {
                 found = true;
                 break;
             }
@@ -431,7 +517,18 @@ impl Registry {
             if state.front_with_work(&lane.queued).is_some() {
                 return true;
             }
+            // Counted before the last look at `singles`: see `push_single`.
+            // Also before exiting, a worker empties `singles`, even of jobs
+            // already run by a waiter that helped: a queued job holds its
+            // scope, which holds this registry.
+            lane.sleeping.fetch_add(1, Ordering::SeqCst);
+            fence(Ordering::SeqCst);
+            if !lane.singles.is_empty() {
+                lane.sleeping.fetch_sub(1, Ordering::SeqCst);
+                return true;
+            }
             if self.terminating.load(Ordering::SeqCst) {
+                lane.sleeping.fetch_sub(1, Ordering::SeqCst);
                 if idle_timeout.is_some() {
                     state.live -= 1;
                 }
@@ -457,6 +554,7 @@ impl Registry {
                             return true;
                         }
                         state.sleepers.retain(|s| !Arc::ptr_eq(s, me));
+                        lane.sleeping.fetch_sub(1, Ordering::SeqCst);
                         state.live -= 1;
                         return false;
                     }
@@ -488,7 +586,7 @@ impl Registry {
             let sleepers = {
                 let mut state = lock(&lane.state);
                 let n = state.sleepers.len();
-                state.take_sleepers(n)
+                state.take_sleepers(n, &lane.sleeping)
             };
             for sleeper in sleepers {
                 sleeper.thread.unpark();
