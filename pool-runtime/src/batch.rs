@@ -376,7 +376,7 @@ impl Header {
 }
 
 /// Lowers a waiter count when dropped.
-struct DecrementOnDrop<'a>(&'a AtomicUsize);
+pub(crate) struct DecrementOnDrop<'a>(pub(crate) &'a AtomicUsize);
 
 impl Drop for DecrementOnDrop<'_> {
     fn drop(&mut self) {

@@ -7,12 +7,14 @@ use std::marker::PhantomData;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 
 use crate::batch::{
-    Batch, BatchInner, CompletionCallback, Inputs, NoCallback, OnComplete, Options, Task,
+    Batch, BatchInner, CompletionCallback, DecrementOnDrop, Inputs, NoCallback, OnComplete,
+    Options, Task,
 };
 use crate::error::{JoinError, SubmitError, TaskError, TaskErrorKind};
 use crate::job::{erase, Job, JobRef};
 use crate::primitive::{
-    lock, thread_local, wait, Arc, AtomicBool, AtomicUsize, Condvar, IdCounter, Mutex, Ordering,
+    lock, seq_cst_hand_shake, thread_local, wait, Arc, AtomicBool, AtomicUsize, Condvar, IdCounter,
+    Mutex, Ordering,
 };
 use crate::registry::LaneKind;
 use crate::registry::Registry;
@@ -53,7 +55,6 @@ struct ScopeState {
     help_from: usize,
     /// Length at which the batch list is next pruned of settled batches.
     prune_at: usize,
-    waiters: usize,
     closed: bool,
     drop_panics: Vec<String>,
 }
@@ -72,6 +73,9 @@ pub(crate) struct ScopeData {
     id: usize,
     registry: Arc<Registry>,
     pending: AtomicUsize,
+    /// Threads in `wait_all`; changed under the state mutex, read by
+    /// finishers without it.
+    waiters: AtomicUsize,
     terminated: AtomicBool,
     state: Mutex<ScopeState>,
     changed: Condvar,
@@ -83,12 +87,12 @@ impl ScopeData {
             id: NEXT_SCOPE_ID.fetch_add(1, Ordering::Relaxed),
             registry,
             pending: AtomicUsize::new(0),
+            waiters: AtomicUsize::new(0),
             terminated: AtomicBool::new(false),
             state: Mutex::new(ScopeState {
                 batches: Vec::new(),
                 help_from: 0,
                 prune_at: 64,
-                waiters: 0,
                 closed: false,
                 drop_panics: Vec::new(),
             }),
@@ -121,11 +125,15 @@ impl ScopeData {
 
     pub(crate) fn batch_finished(&self) {
         if self.pending.fetch_sub(1, Ordering::SeqCst) == 1 {
-            // A waiter registers itself under the mutex after seeing a
-            // non-zero count, so reading `waiters` under it cannot miss one;
-            // without waiters the notification (a system call) is skipped.
-            let state = lock(&self.state);
-            if state.waiters > 0 {
+            // A waiter counts itself (under the mutex) before it reads
+            // `pending`: either it reads zero, or this read sees it counted.
+            // Taking the mutex to notify then waits until it sleeps on the
+            // condvar. Without waiters the mutex and the notification (a
+            // system call) are skipped, so finishers do not contend with
+            // submitters for the mutex.
+            seq_cst_hand_shake();
+            if self.waiters.load(Ordering::SeqCst) > 0 {
+                drop(lock(&self.state));
                 self.changed.notify_all();
             }
         }
@@ -158,7 +166,8 @@ impl ScopeData {
             state.prune_at = (state.batches.len() * 2).max(64);
         }
         state.batches.push(job.clone());
-        if state.waiters > 0 {
+        if self.waiters.load(Ordering::Relaxed) > 0 {
+            // A helping waiter may want to run the new batch.
             self.changed.notify_all();
         }
         Ok(())
@@ -169,6 +178,10 @@ impl ScopeData {
     fn wait_all(&self) {
         let helping = self.registry.is_current_worker();
         let mut state = lock(&self.state);
+        // Counted before reading `pending`: see `batch_finished`.
+        self.waiters.fetch_add(1, Ordering::SeqCst);
+        let _counted = DecrementOnDrop(&self.waiters);
+        seq_cst_hand_shake();
         loop {
             if self.pending.load(Ordering::SeqCst) == 0 {
                 return;
@@ -186,9 +199,7 @@ impl ScopeData {
                     continue;
                 }
             }
-            state.waiters += 1;
             state = wait(&self.changed, state);
-            state.waiters -= 1;
         }
     }
 
