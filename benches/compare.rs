@@ -10,7 +10,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicIsize, AtomicUsize, Ordering};
-use std::sync::{Arc, Barrier};
+use std::sync::{Arc, Barrier, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -265,6 +265,12 @@ fn main() {
         "ns/task",
         "1.00",
     );
+    row(
+        "threadpool execute per task (reference, no handle)",
+        threadpool_execute,
+        "ns/task",
+        &format!("{:.2}x rayon", threadpool_execute / rayon_spawn),
+    );
 
     // 3. Calibrated 10 µs tasks.
     let tasks = 1_000usize;
@@ -289,36 +295,35 @@ fn main() {
             }
         })
     });
-    // The ceiling the machine allows: `threads` plain threads, started and
-    // lined up before the clock starts, each running an equal share back to
-    // back, with no pool at all. Wall time is the slowest thread's. (On
+    // The ceiling the machine allows: `threads` plain threads, lined up
+    // before the clock starts, each running an equal share back to back,
+    // with no pool at all. Wall time is the slowest thread's. The threads
+    // live across the repetitions, like a pool's: freshly spawned ones start
+    // on their parent's core and wait for the scheduler to spread them,
+    // which on runs this short measured ~55 % instead of a ceiling. (On
     // vCPUs that are hyper-thread siblings this is below 100 %.)
-    let raw_cpu = median(
-        (0..config.reps + 2)
-            .map(|_| {
-                let start_line = Barrier::new(threads);
-                thread::scope(|s| {
-                    let runners: Vec<_> = (0..threads)
-                        .map(|_| {
-                            s.spawn(|| {
-                                start_line.wait();
-                                let start = Instant::now();
-                                for _ in 0..tasks / threads {
-                                    work(iterations);
-                                }
-                                start.elapsed().as_secs_f64()
-                            })
-                        })
-                        .collect();
-                    runners
-                        .into_iter()
-                        .map(|runner| runner.join().unwrap())
-                        .fold(0.0, f64::max)
-                })
-            })
-            .skip(2)
-            .collect(),
-    );
+    let raw_cpu = {
+        let rounds = config.reps + 2;
+        let start_line = Barrier::new(threads);
+        let times = Mutex::new(vec![0.0f64; rounds]);
+        thread::scope(|s| {
+            for _ in 0..threads {
+                s.spawn(|| {
+                    for round in 0..rounds {
+                        start_line.wait();
+                        let start = Instant::now();
+                        for _ in 0..tasks / threads {
+                            work(iterations);
+                        }
+                        let took = start.elapsed().as_secs_f64();
+                        let mut times = times.lock().unwrap();
+                        times[round] = times[round].max(took);
+                    }
+                });
+            }
+        });
+        median(times.into_inner().unwrap().into_iter().skip(2).collect())
+    };
     let efficiency = |wall: f64| serial / threads as f64 / wall * 100.0;
     row("serial (one thread)", serial * 1e3, "ms", "");
     row(
@@ -341,11 +346,14 @@ fn main() {
     );
 
     // 4. Round trip of one task on an idle pool.
-    header("4. round trip of one empty task on an idle pool (us)");
+    header("4. round trip of one empty task on an idle pool (us; first interleaved trials of the three, then poolscope's and the ping-pong's alone)");
     let trials = if config.quick { 50 } else { 400 };
     let idle = Duration::from_millis(2);
     let mut ours_rt = Vec::new();
     let mut rayon_rt = Vec::new();
+    let mut ping_pong = Vec::new();
+    let mut raw = PingPong::new();
+    // Interleaved, so that all three see the same moments of the machine.
     for _ in 0..trials {
         thread::sleep(idle);
         let start = Instant::now();
@@ -355,11 +363,29 @@ fn main() {
         let start = Instant::now();
         rayon_pool.install(|| black_box(1));
         rayon_rt.push(start.elapsed().as_secs_f64() * 1e6);
+        thread::sleep(idle);
+        ping_pong.push(raw.round_trip());
     }
-    let ping_pong = raw_ping_pong(trials, idle);
+    // Then poolscope and the ping-pong alone, one after the other, with
+    // nothing else waking between their trials.
+    let mut ours_alone = Vec::new();
+    for _ in 0..trials {
+        thread::sleep(idle);
+        let start = Instant::now();
+        pool.scope(|s| s.apply_async(|| black_box(1)).get().unwrap());
+        ours_alone.push(start.elapsed().as_secs_f64() * 1e6);
+    }
+    let mut ping_pong_alone = Vec::new();
+    for _ in 0..trials {
+        thread::sleep(idle);
+        ping_pong_alone.push(raw.round_trip());
+    }
+    drop(raw);
     let (p99_ping, med_ping) = (percentile(ping_pong.clone(), 0.99), median(ping_pong));
     let (med_ours, p99_ours) = (median(ours_rt.clone()), percentile(ours_rt, 0.99));
     let (med_rayon, p99_rayon) = (median(rayon_rt.clone()), percentile(rayon_rt, 0.99));
+    let p99_ours_alone = percentile(ours_alone, 0.99);
+    let p99_ping_alone = percentile(ping_pong_alone, 0.99);
     row(
         "poolscope scope + apply_async + get, median",
         med_ours,
@@ -376,6 +402,21 @@ fn main() {
     row("rayon install, p99", p99_rayon, "us", "");
     row("raw park/unpark ping-pong, median", med_ping, "us", "");
     row("raw park/unpark ping-pong, p99", p99_ping, "us", "");
+    row(
+        "poolscope p99, trials alone",
+        p99_ours_alone,
+        "us",
+        &format!(
+            "{:.2}x ping-pong p99 alone (target <= 2)",
+            p99_ours_alone / p99_ping_alone
+        ),
+    );
+    row(
+        "raw park/unpark ping-pong p99, trials alone",
+        p99_ping_alone,
+        "us",
+        "",
+    );
 
     // 5. Empty scope on the default pool.
     header("5. open and close an empty scope (us)");
@@ -509,30 +550,57 @@ fn peak_bytes(f: impl FnOnce()) -> f64 {
 
 /// One thread wakes a parked thread, which wakes it back: the floor for any
 /// pool's idle round trip.
-fn raw_ping_pong(trials: usize, idle: Duration) -> Vec<f64> {
-    let flag = Arc::new(AtomicUsize::new(0));
-    let main = thread::current();
-    let peer_flag = flag.clone();
-    let peer = thread::spawn(move || {
-        for round in 1..=trials {
-            while peer_flag.load(Ordering::Acquire) != 2 * round - 1 {
+/// Two threads handing a turn back and forth with `park`/`unpark`: the
+/// floor for a round trip that wakes an idle thread and is woken back.
+struct PingPong {
+    flag: Arc<AtomicUsize>,
+    round: usize,
+    peer: Option<thread::JoinHandle<()>>,
+}
+
+impl PingPong {
+    fn new() -> PingPong {
+        let flag = Arc::new(AtomicUsize::new(0));
+        let main = thread::current();
+        let peer_flag = flag.clone();
+        let peer = thread::spawn(move || loop {
+            let seen = peer_flag.load(Ordering::Acquire);
+            if seen == usize::MAX {
+                return;
+            }
+            if seen % 2 == 1 {
+                peer_flag.store(seen + 1, Ordering::Release);
+                main.unpark();
+            } else {
                 thread::park();
             }
-            peer_flag.store(2 * round, Ordering::Release);
-            main.unpark();
+        });
+        PingPong {
+            flag,
+            round: 0,
+            peer: Some(peer),
         }
-    });
-    let mut samples = Vec::with_capacity(trials);
-    for round in 1..=trials {
-        thread::sleep(idle);
+    }
+
+    /// One round trip, in microseconds.
+    fn round_trip(&mut self) -> f64 {
+        self.round += 1;
+        let peer = self.peer.as_ref().unwrap().thread();
         let start = Instant::now();
-        flag.store(2 * round - 1, Ordering::Release);
-        peer.thread().unpark();
-        while flag.load(Ordering::Acquire) != 2 * round {
+        self.flag.store(2 * self.round - 1, Ordering::Release);
+        peer.unpark();
+        while self.flag.load(Ordering::Acquire) != 2 * self.round {
             thread::park();
         }
-        samples.push(start.elapsed().as_secs_f64() * 1e6);
+        start.elapsed().as_secs_f64() * 1e6
     }
-    peer.join().unwrap();
-    samples
+}
+
+impl Drop for PingPong {
+    fn drop(&mut self) {
+        self.flag.store(usize::MAX, Ordering::Release);
+        let peer = self.peer.take().unwrap();
+        peer.thread().unpark();
+        peer.join().unwrap();
+    }
 }
