@@ -1,6 +1,6 @@
-//! Progress: `Batch::completed()` counts finished tasks, never goes back, and
-//! reaches `len()` exactly when the batch is ready, so `completed() / len()`
-//! can drive a progress bar.
+//! Progress: `Batch::completed()` counts finished tasks, never goes back,
+//! never lags the results a stream handed out, and reaches `len()` when the
+//! batch is ready, so `completed() / len()` can drive a progress bar.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;

@@ -326,3 +326,51 @@ fn fail_fast_stops_a_stream_over_an_endless_input_at_the_first_panic() {
         });
     });
 }
+
+#[test]
+fn a_task_can_stream_the_results_of_earlier_tasks_of_its_own_batch() {
+    watchdog(|| {
+        let pool = Pool::new(1).unwrap();
+        let handed_over = Gate::default();
+        let seen = std::sync::Mutex::new(Vec::new());
+        pool.scope(|s| {
+            let cell = std::sync::Arc::new(std::sync::Mutex::new(None));
+            let task_cell = cell.clone();
+            let (handed_over, seen) = (&handed_over, &seen);
+            // One worker, one chunk of four: task 3 runs while tasks 0..3,
+            // which finished on the same worker, are not yet reported as a
+            // chunk. Reading their results must not wait for that report.
+            let batch = s.batch().chunk(4).map_async(
+                move |i: u32| {
+                    if i == 0 {
+                        handed_over.wait();
+                    }
+                    if i == 3 {
+                        let batch: poolscope::Batch<'_, u32> =
+                            task_cell.lock().unwrap().take().unwrap();
+                        let mut results = batch.results();
+                        for _ in 0..3 {
+                            let value = results.next().unwrap().unwrap();
+                            let done = results.batch().completed();
+                            seen.lock().unwrap().push((value, done));
+                        }
+                    }
+                    i * 10
+                },
+                0..4,
+            );
+            *cell.lock().unwrap() = Some(batch);
+            handed_over.open();
+        });
+        let seen = seen.into_inner().unwrap();
+        let values: Vec<u32> = seen.iter().map(|&(value, _)| value).collect();
+        assert_eq!(values, [0, 10, 20]);
+        for (read, &(_, done)) in seen.iter().enumerate() {
+            assert!(
+                done > read,
+                "{} results read, completed() said {done}",
+                read + 1
+            );
+        }
+    });
+}

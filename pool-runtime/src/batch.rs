@@ -271,6 +271,9 @@ pub(crate) struct Header {
     /// Threads blocked until the whole batch is complete; the last finisher
     /// skips the (system-call) notification when there are none.
     waiters: AtomicUsize,
+    /// How many results the handle's stream has handed out (`results`,
+    /// `as_completed`); written only by that reader.
+    handed_out: AtomicUsize,
     /// Threads blocked until some task completes (streaming readers).
     streamers: AtomicUsize,
     /// Whether finishers log completed indices, for completion-order reads.
@@ -455,6 +458,7 @@ where
                 handle_alive: AtomicBool::new(true),
                 released: AtomicBool::new(false),
                 waiters: AtomicUsize::new(0),
+                handed_out: AtomicUsize::new(0),
                 streamers: AtomicUsize::new(0),
                 log_on: AtomicBool::new(false),
                 log: Mutex::new(Vec::new()),
@@ -1045,12 +1049,16 @@ impl<'scope, T> Batch<'scope, T> {
     /// How many tasks have finished so far (progress: `completed() / len()`).
     ///
     /// Workers report in chunks, so on a batch of tiny tasks the count moves
-    /// in steps; it reaches `len()` exactly when the batch is ready. It never
-    /// lags a reader: [`results`](Self::results) and
-    /// [`as_completed`](Self::as_completed) hand out a result only once this
-    /// count includes it.
+    /// in steps. A result that [`results`](Self::results) or
+    /// [`as_completed`](Self::as_completed) handed out is always counted,
+    /// even before its chunk is reported: a progress bar read beside a
+    /// stream never shows fewer tasks done than results read. The count
+    /// reaches `len()` when the batch is ready, or once a stream handed out
+    /// the last result.
     pub fn completed(&self) -> usize {
-        self.header().len - self.header().pending.load(Ordering::Acquire)
+        let header = self.header();
+        let reported = header.len - header.pending.load(Ordering::Acquire);
+        reported.max(header.handed_out.load(Ordering::Relaxed))
     }
 
     /// Keeps every task that has not started from ever starting (they report
@@ -1123,22 +1131,16 @@ impl<'scope, T> Batch<'scope, T> {
         }
     }
 
-    /// Waits until task `index` finished and `completed()` counts it as the
-    /// `index + 1`-th result read; on one of the pool's workers, runs this
-    /// batch's unclaimed tasks meanwhile.
-    ///
-    /// A worker publishes a result before it lowers the count for its
-    /// whole chunk, so waiting for the slot alone would let a reader see
-    /// more results than `completed()` reports.
+    /// Waits until task `index` finished; on one of the pool's workers,
+    /// runs this batch's unclaimed tasks meanwhile.
     fn wait_for(&self, index: usize) {
-        let ready = || self.inner.is_done(index) && self.completed() > index;
-        if ready() {
+        if self.inner.is_done(index) {
             return;
         }
         if self.header().scope.registry().is_current_worker() {
-            self.inner.help(None, true, &ready);
+            self.inner.help(None, true, &|| self.inner.is_done(index));
         }
-        self.header().block_until(&ready);
+        self.header().block_until(&|| self.inner.is_done(index));
     }
 }
 
@@ -1174,6 +1176,9 @@ impl<T> Iterator for Results<'_, T> {
         let index = self.next;
         self.batch.wait_for(index);
         self.next += 1;
+        // Counted before the caller sees the result (see `completed`).
+        let header = self.batch.header();
+        header.handed_out.store(self.next, Ordering::Relaxed);
         // SAFETY: the iterator owns the live handle and visits each index
         // once, after the task finished.
         Some(unsafe { self.batch.inner.take(index) })
@@ -1216,18 +1221,17 @@ impl<'scope, T> AsCompleted<'scope, T> {
         self.batch.len() - self.yielded
     }
 
-    /// The next finished result, without blocking. Hands out no more
-    /// results than `completed()` counts (see `Batch::wait_for`).
+    /// The next finished result, without blocking.
     pub(crate) fn try_next(&mut self) -> Option<(usize, Result<T, TaskError>)> {
-        if self.batch.completed() <= self.yielded {
-            return None;
-        }
         loop {
             while let Some(index) = self.ready.pop_front() {
                 if std::mem::replace(&mut self.seen[index], true) {
                     continue;
                 }
                 self.yielded += 1;
+                // Counted before the caller sees the result (see `completed`).
+                let header = self.batch.header();
+                header.handed_out.store(self.yielded, Ordering::Relaxed);
                 // SAFETY: the iterator owns the live handle, the index was
                 // logged or seen finished, and `seen` makes it taken once.
                 return Some((index, unsafe { self.batch.inner.take(index) }));
@@ -1276,10 +1280,7 @@ impl<T> Iterator for AsCompleted<'_, T> {
                 continue;
             }
             let header = self.batch.header();
-            let (yielded, ready) = (self.yielded, !self.ready.is_empty());
-            header.block_until(&|| {
-                self.batch.completed() > yielded && (ready || !lock(&header.log).is_empty())
-            });
+            header.block_until(&|| !lock(&header.log).is_empty());
         }
     }
 
