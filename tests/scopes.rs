@@ -193,3 +193,38 @@ fn each_scope_is_open_until_its_own_end() {
     assert!(debug.contains("Scope"), "{debug}");
     assert!(debug.contains("closed: false"), "{debug}");
 }
+
+#[test]
+fn on_one_worker_tasks_start_in_the_order_they_were_submitted() {
+    watchdog(|| {
+        // Single tasks and batches take different queues while the pool is
+        // idle; whichever queue each went to, one worker starts them in
+        // submission order.
+        let pool = Pool::new(1).unwrap();
+        let order = std::sync::Mutex::new(Vec::new());
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let rx = std::sync::Mutex::new(rx);
+        pool.scope(|s| {
+            let order = &order;
+            let rx = &rx;
+            // Holds the only worker until everything below is queued.
+            let _ = s.apply_async(move || {
+                rx.lock().unwrap().recv().unwrap();
+                order.lock().unwrap().push("first");
+            });
+            let _ = s.apply_async(move || order.lock().unwrap().push("single a"));
+            let _ = s.map_async(move |_: u32| order.lock().unwrap().push("batch b"), 0..2);
+            let _ = s.apply_async(move || order.lock().unwrap().push("single c"));
+            let _ = s.map_async(move |_: u32| order.lock().unwrap().push("batch d"), 0..2);
+            let _ = s.apply_async(move || order.lock().unwrap().push("single e"));
+            tx.send(()).unwrap();
+        });
+        assert_eq!(
+            order.into_inner().unwrap(),
+            [
+                "first", "single a", "batch b", "batch b", "single c", "batch d", "batch d",
+                "single e"
+            ]
+        );
+    });
+}
