@@ -276,3 +276,24 @@ fn dropping_an_idle_pool_wakes_and_joins_its_worker() {
         drop(Pool::new(1).unwrap());
     });
 }
+
+#[test]
+fn two_single_tasks_on_two_workers_each_run_once_and_are_seen() {
+    // Single tasks skip the lane's lock: a push counts sleepers and
+    // spinners without it, and a worker going to sleep takes a last look
+    // at the queue. Two of them against two workers exercise a push that
+    // leaves its task to a spinner, and a worker that wakes another for
+    // the task behind the one it took.
+    model("two_singles_two_workers", || {
+        let pool = Pool::new(2).unwrap();
+        let written = [Written::new(), Written::new()];
+        let written = &written;
+        pool.scope(|s| {
+            let first = s.apply_async(move || written[0].set(1));
+            let second = s.apply_async(move || written[1].set(2));
+            first.get().unwrap();
+            second.get().unwrap();
+        });
+        assert_eq!(written[0].get() + written[1].get(), 3);
+    });
+}
