@@ -353,12 +353,16 @@ fn main() {
     let mut rayon_rt = Vec::new();
     let mut ping_pong = Vec::new();
     let mut raw = PingPong::new();
-    // Interleaved, so that all three see the same moments of the machine.
-    for _ in 0..trials {
+    // One poolscope round trip after an idle pause, in microseconds.
+    let ours_trip = || {
         thread::sleep(idle);
         let start = Instant::now();
         pool.scope(|s| s.apply_async(|| black_box(1)).get().unwrap());
-        ours_rt.push(start.elapsed().as_secs_f64() * 1e6);
+        start.elapsed().as_secs_f64() * 1e6
+    };
+    // Interleaved, so that all three see the same moments of the machine.
+    for _ in 0..trials {
+        ours_rt.push(ours_trip());
         thread::sleep(idle);
         let start = Instant::now();
         rayon_pool.install(|| black_box(1));
@@ -368,13 +372,7 @@ fn main() {
     }
     // Then poolscope and the ping-pong alone, one after the other, with
     // nothing else waking between their trials.
-    let mut ours_alone = Vec::new();
-    for _ in 0..trials {
-        thread::sleep(idle);
-        let start = Instant::now();
-        pool.scope(|s| s.apply_async(|| black_box(1)).get().unwrap());
-        ours_alone.push(start.elapsed().as_secs_f64() * 1e6);
-    }
+    let ours_alone: Vec<f64> = (0..trials).map(|_| ours_trip()).collect();
     let mut ping_pong_alone = Vec::new();
     for _ in 0..trials {
         thread::sleep(idle);
