@@ -167,7 +167,7 @@ impl ScopeData {
         }
         state.batches.push(job.clone());
         if self.waiters.load(Ordering::Relaxed) > 0 {
-            // A helping waiter may want to run the new batch.
+            // A waiter on a worker may want to help with the new batch.
             self.changed.notify_all();
         }
         Ok(())
@@ -178,10 +178,6 @@ impl ScopeData {
     fn wait_all(&self) {
         let helping = self.registry.is_current_worker();
         let mut state = lock(&self.state);
-        // Counted before reading `pending`: see `batch_finished`.
-        self.waiters.fetch_add(1, Ordering::SeqCst);
-        let _counted = DecrementOnDrop(&self.waiters);
-        seq_cst_hand_shake();
         loop {
             if self.pending.load(Ordering::SeqCst) == 0 {
                 return;
@@ -199,7 +195,18 @@ impl ScopeData {
                     continue;
                 }
             }
+            // Counted only while it may sleep (a helping waiter wants no
+            // notification), and before its last look at `pending`: see
+            // `batch_finished`. Changed under the mutex, so `register`
+            // reads it exactly.
+            self.waiters.fetch_add(1, Ordering::SeqCst);
+            let counted = DecrementOnDrop(&self.waiters);
+            seq_cst_hand_shake();
+            if self.pending.load(Ordering::SeqCst) == 0 {
+                return;
+            }
             state = wait(&self.changed, state);
+            drop(counted);
         }
     }
 
