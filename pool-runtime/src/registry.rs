@@ -433,8 +433,8 @@ impl Registry {
                 continue;
             }
             let (job, wake) = {
-                let mut state = lock(&self.cpu.state);
-                let job = state.front_with_work(&self.cpu.queued);
+                let mut state = lock(&lane.state);
+                let job = state.front_with_work(&lane.queued);
                 // A push leaves as many tasks to spinning workers as there
                 // are spinners, but two pushes can count the same spinner,
                 // and a spinner takes only the front job: whatever waits
@@ -451,14 +451,16 @@ impl Registry {
             for sleeper in wake {
                 sleeper.thread.unpark();
             }
-            if let Some(job) = job.or_else(|| self.take_single()) {
+            if let Some(job) = job {
                 job.run();
                 continue;
             }
-            if self.spin_for_work(&self.cpu) {
+            // A single pushed since the look above is found by the spin,
+            // or by the sleeper's last look.
+            if self.spin_for_work(lane) {
                 continue;
             }
-            if !self.sleep(&self.cpu, &me, None) {
+            if !self.sleep(lane, &me, None) {
                 return;
             }
         }
