@@ -138,6 +138,7 @@ pub fn scope_of<'scope, 'env>(scope: &'scope Scope<'scope, 'env>) -> &'scope Sco
 /// function; method calls have default options): blocking if any callee
 /// is, since a blocking task must never wait in a claimed chunk, and named
 /// after the callees' distinct names, in order.
+#[track_caller]
 pub fn builder<'scope, 'env>(
     scope: &'scope Scope<'scope, 'env>,
     tasks: &[TaskOptions],
@@ -159,6 +160,7 @@ pub fn builder<'scope, 'env>(
 }
 
 /// Submits one task per element of `calls`, each running `task(call)`.
+#[track_caller]
 pub fn submit<'scope, 'env, A, T, F>(
     builder: BatchBuilder<'scope, 'env>,
     calls: Vec<A>,
@@ -174,6 +176,7 @@ where
 
 /// [`submit`] with `on_complete = callback`; the callback comes last so
 /// that its argument types are known from `task` when it is checked.
+#[track_caller]
 pub fn submit_with_callback<'scope, 'env, A, T, F, C>(
     builder: BatchBuilder<'scope, 'env>,
     calls: Vec<A>,
@@ -241,6 +244,7 @@ impl<T> ViaAnyResult<T> for &FailureProbe<T> {
 
 /// [`submit`] for `fail_fast`: results for which `is_failure` holds cancel
 /// the rest of the batch, as a panic does.
+#[track_caller]
 pub fn submit_checked<'scope, 'env, A, T, F>(
     builder: BatchBuilder<'scope, 'env>,
     calls: Vec<A>,
@@ -256,6 +260,7 @@ where
 }
 
 /// [`submit_checked`] with `on_complete = callback`.
+#[track_caller]
 pub fn submit_checked_with_callback<'scope, 'env, A, T, F, C>(
     builder: BatchBuilder<'scope, 'env>,
     calls: Vec<A>,
@@ -276,6 +281,7 @@ where
 
 /// Submits a block of unlike calls; `task` returns each call's result as a
 /// slot of the block's tuple.
+#[track_caller]
 pub fn submit_block<'scope, 'env, A, S, F>(
     builder: BatchBuilder<'scope, 'env>,
     calls: Vec<A>,

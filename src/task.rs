@@ -58,6 +58,7 @@ impl<F> TaskFn<F> {
     /// Submits one call, with the arguments as a tuple (Python's
     /// `apply_async(func, args)`): `task.spawn(pool, (a, b))`; a task of one
     /// argument takes a one-element tuple, `task.spawn(pool, (a,))`.
+    #[track_caller]
     pub fn spawn<'scope, 'env, A>(
         &self,
         pool: &'scope Scope<'scope, 'env>,
@@ -74,6 +75,7 @@ impl<F> TaskFn<F> {
 
     /// Submits one call per item, the item being the task's one argument
     /// (Python's `map_async`).
+    #[track_caller]
     pub fn map<'scope, 'env, I>(
         &self,
         pool: &'scope Scope<'scope, 'env>,
@@ -91,6 +93,7 @@ impl<F> TaskFn<F> {
     }
 
     /// Submits one call per tuple of arguments (Python's `starmap_async`).
+    #[track_caller]
     pub fn starmap<'scope, 'env, I>(
         &self,
         pool: &'scope Scope<'scope, 'env>,

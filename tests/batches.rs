@@ -219,7 +219,12 @@ fn get_gives_the_first_failure_in_submission_order() {
         assert_eq!(error.panic_message(), Some("task one failed"));
         assert!(error.is_panic());
         assert!(!error.is_cancelled());
-        assert_eq!(error.to_string(), "task 1 panicked: task one failed");
+        let location = error.location().unwrap();
+        assert!(location.file().ends_with("batches.rs"), "{location}");
+        assert_eq!(
+            error.to_string(),
+            format!("task 1 panicked at {location}: task one failed")
+        );
         let as_dyn: Box<dyn std::error::Error + Send + Sync> = Box::new(error);
         assert!(as_dyn.to_string().contains("task one failed"));
     });

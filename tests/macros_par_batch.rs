@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::thread;
 
-use poolscope::{par_batch, pool_scope, Pool, Scope, TupleBatch};
+use poolscope::{par_batch, pool_scope, Pool, Scope, TaskErrorKind, TupleBatch};
 
 fn sum(xs: &[u64]) -> u64 {
     xs.iter().sum()
@@ -312,9 +312,18 @@ fn fail_fast_also_stops_at_the_first_err_of_calls_returning_a_result() {
         );
         let kept = par_batch!(s, chunk = 1, [parse("1"), parse("?"), parse("3")]);
         stopped.wait();
-        (stopped.failures().len(), kept.get().unwrap())
+        let kinds: Vec<TaskErrorKind> = stopped
+            .failures()
+            .iter()
+            .map(|f| f.kind().clone())
+            .collect();
+        (kinds, kept.get().unwrap())
     });
-    assert_eq!(stopped, 1, "the call after the Err was cancelled");
+    assert_eq!(
+        stopped,
+        [TaskErrorKind::Failed, TaskErrorKind::Cancelled],
+        "the Err failed the batch and the call after it was cancelled"
+    );
     assert_eq!(kept[2], Ok(3));
 
     // A method call on the item itself, too.

@@ -82,9 +82,16 @@ fn a_panicking_task_is_reported_with_its_name() {
         pool_scope!(|pool| par_batch!(pool, parse(t) for t in ["1", "x", "3"]).get()).unwrap_err();
     assert_eq!(error.index(), 1);
     assert_eq!(error.task_name(), Some("parser"));
+    let location = error.location().expect("the panic's place is known");
+    assert!(
+        location.file().ends_with("macros_pool_task.rs"),
+        "{location}"
+    );
     assert_eq!(
         error.to_string(),
-        "task 1 (`parser`) panicked: not a number: ParseIntError { kind: InvalidDigit }"
+        format!(
+            "task 1 (`parser`) panicked at {location}: not a number: ParseIntError {{ kind: InvalidDigit }}"
+        )
     );
 }
 

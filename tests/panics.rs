@@ -52,9 +52,11 @@ fn a_panicking_task_is_reported_with_its_index_name_and_message() {
             message: "cannot resize an empty image".to_string()
         }
     );
+    let location = error.location().expect("the panic's place is known");
+    assert!(location.file().ends_with("panics.rs"), "{location}");
     assert_eq!(
         error.to_string(),
-        "task 2 (`resize`) panicked: cannot resize an empty image"
+        format!("task 2 (`resize`) panicked at {location}: cannot resize an empty image")
     );
 
     // Unnamed batches and single tasks say which task too.

@@ -21,6 +21,8 @@ const VALID: &[&str] = &[
     "fail_fast",
     "in_flight",
     "on_complete",
+    "timeout",
+    "deadline",
     "crate",
 ];
 
@@ -239,6 +241,18 @@ fn check_options(raw: Vec<RawOption>, body: &Body, errors: &mut Errors) -> Batch
                 result
                     .setters
                     .push(quote_spanned!(key.span()=> .#key(#value)));
+            }
+            "timeout" | "deadline" => {
+                let example = if key == "timeout" {
+                    "timeout = Duration::from_secs(2)"
+                } else {
+                    "deadline = Instant::now() + Duration::from_secs(2)"
+                };
+                if let Some(value) = options::required_value(option, example, errors) {
+                    result
+                        .setters
+                        .push(quote_spanned!(value.span()=> .#key(#value)));
+                }
             }
             "name" => {
                 if let Some(value) = options::required_value(option, "name = \"resize\"", errors) {

@@ -41,11 +41,10 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
 use std::ops::Range;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr;
 use std::time::Duration;
 
-use crate::error::{TaskError, TaskErrorKind};
+use crate::error::{PanicLocation, TaskError, TaskErrorKind, TryGetError};
 use crate::job::Job;
 use crate::primitive::{
     fence, lock, seq_cst_hand_shake, thread_local, wait, wait_timeout, Arc, AtomicBool, AtomicU8,
@@ -61,18 +60,41 @@ const PANICKED: u8 = 2;
 const CANCELLED: u8 = 3;
 const BROKEN: u8 = 4;
 const TAKEN: u8 = 5;
+/// The task's result is written, and its batch counts it as a failure (an
+/// `Err` under fail-fast): streams hand it out as a value, `get()` reports
+/// it as the batch's failure.
+const FAILED: u8 = 6;
 
 /// How long a claimed chunk should take, at most, before chunks stop growing.
 const CHUNK_TARGET: Duration = Duration::from_micros(20);
 
 thread_local! {
-    /// The cancel flag of the batch whose task this thread is running.
-    static CURRENT_CANCEL: Cell<*const AtomicBool> = const { Cell::new(ptr::null()) };
+    /// The cancel state of the batch whose task this thread is running.
+    static CURRENT_CANCEL: Cell<*const CancelState> = const { Cell::new(ptr::null()) };
+}
+
+/// What tells a batch's running tasks to stop: a cancel (or terminate, or
+/// fail-fast), or its deadline passing.
+pub(crate) struct CancelState {
+    cancelled: AtomicBool,
+    deadline: Option<Instant>,
+}
+
+impl CancelState {
+    fn is_cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::Relaxed) || self.past_deadline()
+    }
+
+    fn past_deadline(&self) -> bool {
+        self.deadline
+            .is_some_and(|deadline| Instant::now() >= deadline)
+    }
 }
 
 /// Whether the batch of the task calling this was cancelled (or its scope
-/// terminated, or an earlier task failed a fail-fast batch): a cooperative
-/// check for long tasks, which may then stop early. `false` outside a task.
+/// terminated, or an earlier task failed a fail-fast batch, or the batch's
+/// deadline passed): a cooperative check for long tasks, which may then stop
+/// early. `false` outside a task.
 ///
 /// ```
 /// use std::sync::mpsc;
@@ -100,18 +122,18 @@ thread_local! {
 pub fn current_task_cancelled() -> bool {
     CURRENT_CANCEL.with(|current| {
         let flag = current.get();
-        // SAFETY: the pointer is set by `run_until` to the cancel flag of the
-        // batch it is running, whose header it keeps alive (through `&self`)
-        // until it restores the previous pointer.
-        !flag.is_null() && unsafe { (*flag).load(Ordering::Relaxed) }
+        // SAFETY: the pointer is set by `run_until` to the cancel state of
+        // the batch it is running, whose header it keeps alive (through
+        // `&self`) until it restores the previous pointer.
+        !flag.is_null() && unsafe { (*flag).is_cancelled() }
     })
 }
 
-/// Restores the previous cancel flag when dropped.
-struct CurrentCancel(*const AtomicBool);
+/// Restores the previous cancel state when dropped.
+struct CurrentCancel(*const CancelState);
 
 impl CurrentCancel {
-    fn enter(flag: &AtomicBool) -> CurrentCancel {
+    fn enter(flag: &CancelState) -> CurrentCancel {
         CurrentCancel(CURRENT_CANCEL.with(|current| current.replace(flag)))
     }
 }
@@ -237,6 +259,8 @@ pub(crate) struct Options {
     pub(crate) chunk: Option<usize>,
     pub(crate) fail_fast: bool,
     pub(crate) in_flight: Option<usize>,
+    /// When unstarted tasks are cancelled and running ones told to stop.
+    pub(crate) deadline: Option<Instant>,
     /// The index of the batch's first task in what the user submitted: 0,
     /// except for the batches a stream cuts its input into.
     pub(crate) first_index: usize,
@@ -259,8 +283,8 @@ pub(crate) struct Header {
     lane: LaneKind,
     name: Option<Cow<'static, str>>,
     fail_fast: bool,
-    cancelled: AtomicBool,
-    panics: Mutex<Vec<(usize, String)>>,
+    cancel: CancelState,
+    panics: Mutex<Vec<Panic>>,
     /// Set once `panics` is not empty, so that pruning settled batches
     /// need not take the lock.
     panicked: AtomicBool,
@@ -284,9 +308,25 @@ pub(crate) struct Header {
     scope: Arc<ScopeData>,
 }
 
+/// A task's panic (or its callback's, or its failure check's), kept for the
+/// handle.
+struct Panic {
+    index: usize,
+    message: String,
+    location: Option<PanicLocation>,
+}
+
 impl Header {
     fn is_complete(&self) -> bool {
         self.pending.load(Ordering::Acquire) == 0
+    }
+
+    /// The deadline, if the batch has one, is not complete, and was not
+    /// cancelled yet (which enforcing the deadline does).
+    fn pending_deadline(&self) -> Option<Instant> {
+        self.cancel
+            .deadline
+            .filter(|_| !self.is_complete() && !self.cancel.cancelled.load(Ordering::Acquire))
     }
 
     fn chunk_for(&self, wanted: usize, remaining: usize) -> usize {
@@ -352,8 +392,10 @@ impl Header {
     }
 
     /// Blocks until `ready()` holds; finishers notify streamers on every
-    /// chunk, and `ready` is checked after registering.
-    fn block_until(&self, ready: &dyn Fn() -> bool) {
+    /// chunk, and `ready` is checked after registering. At the batch's
+    /// deadline, calls `enforce_deadline` (outside the lock: cancelling
+    /// finishes tasks, which notifies under it) and goes on waiting.
+    fn block_until(&self, ready: &dyn Fn() -> bool, enforce_deadline: &dyn Fn()) {
         if ready() {
             return;
         }
@@ -364,12 +406,30 @@ impl Header {
             }
             backoff.snooze();
         }
-        let mut guard = lock(&self.done_lock);
-        self.streamers.fetch_add(1, Ordering::SeqCst);
-        let _registered = DecrementOnDrop(&self.streamers);
-        fence(Ordering::SeqCst);
-        while !ready() {
-            guard = wait(&self.done, guard);
+        loop {
+            let deadline = self.pending_deadline();
+            {
+                let mut guard = lock(&self.done_lock);
+                self.streamers.fetch_add(1, Ordering::SeqCst);
+                let _registered = DecrementOnDrop(&self.streamers);
+                fence(Ordering::SeqCst);
+                loop {
+                    if ready() {
+                        return;
+                    }
+                    match deadline {
+                        None => guard = wait(&self.done, guard),
+                        Some(deadline) => {
+                            let now = Instant::now();
+                            if now >= deadline {
+                                break;
+                            }
+                            guard = wait_timeout(&self.done, guard, deadline - now);
+                        }
+                    }
+                }
+            }
+            enforce_deadline();
         }
     }
 
@@ -450,7 +510,10 @@ where
                 },
                 name: options.name,
                 fail_fast: options.fail_fast,
-                cancelled: AtomicBool::new(false),
+                cancel: CancelState {
+                    cancelled: AtomicBool::new(false),
+                    deadline: options.deadline,
+                },
                 panics: Mutex::new(Vec::new()),
                 panicked: AtomicBool::new(false),
                 broken_reason: Mutex::new(None),
@@ -490,30 +553,36 @@ where
             index: self.header.first_index + index,
             name: self.header.name.clone(),
             kind,
+            location: None,
         }
     }
 
     /// Calls the completion callback; a panic in it becomes the task's panic
-    /// (returned as its message).
+    /// (returned, with the words that say whose panic it was).
     fn call_back(
         &self,
         callback: &C,
         index: usize,
         outcome: Result<&T, &TaskError>,
-    ) -> Option<String> {
+    ) -> Option<Panic> {
         if !C::PRESENT {
             return None;
         }
-        let payload = catch_unwind(AssertUnwindSafe(|| {
-            callback.call(self.header.first_index + index, outcome)
-        }))
-        .err()?;
-        let message = format!(
-            "its completion callback panicked: {}",
-            unwind::message(&*payload)
-        );
-        self.header.scope.drop_guarded(payload);
-        Some(message)
+        let caught =
+            unwind::catch(|| callback.call(self.header.first_index + index, outcome)).err()?;
+        Some(self.panic_of(index, "its completion callback panicked: ", caught))
+    }
+
+    /// A caught panic as the task's, its message prefixed with whose it was;
+    /// drops the payload.
+    fn panic_of(&self, index: usize, whose: &str, caught: unwind::Caught) -> Panic {
+        let message = format!("{whose}{}", unwind::message(&*caught.payload));
+        self.header.scope.drop_guarded(caught.payload);
+        Panic {
+            index,
+            message,
+            location: caught.location,
+        }
     }
 
     /// Runs task `index`, which the calling thread claimed.
@@ -530,60 +599,82 @@ where
         // SAFETY: the claim gives this thread sole ownership of the slot,
         // which still holds its input (state INPUT); reading it moves it out.
         let input = unsafe { ManuallyDrop::into_inner(ptr::read(&(*slot.value.get()).input)) };
-        if !first_of_claim && self.header.cancelled.load(Ordering::Relaxed) {
-            // Claimed in a chunk before the cancel, behind a task that ran:
-            // it has not started, so it never will.
+        if !first_of_claim && self.header.cancel.is_cancelled() {
+            // Claimed in a chunk before the cancel (or the deadline), behind
+            // a task that ran: it has not started, so it never will.
             self.header.scope.drop_guarded(input);
             let error = self.task_error(index, TaskErrorKind::Cancelled);
             match self.call_back(callback, index, Err(&error)) {
                 None => slot.state.store(CANCELLED, Ordering::Release),
-                Some(message) => self.record_panic(slot, index, message),
+                Some(panic) => self.record_panic(slot, panic),
             }
             return;
         }
-        match catch_unwind(AssertUnwindSafe(|| func(input))) {
-            Ok(output) => {
-                if let Some(message) = self.call_back(callback, index, Ok(&output)) {
+        let output = match unwind::catch(|| func(input)) {
+            Ok(output) => output,
+            Err(caught) => {
+                let mut panic = self.panic_of(index, "", caught);
+                let error = self.panic_error(&panic);
+                if let Some(also) = self.call_back(callback, index, Err(&error)) {
+                    panic.message = format!("{} (and {})", panic.message, also.message);
+                }
+                self.record_panic(slot, panic);
+                return;
+            }
+        };
+        // The failure check is the user's code too: a panic in it is the
+        // task's panic, never a dead worker.
+        let failed = match self.is_failure.filter(|_| self.header.fail_fast) {
+            None => false,
+            Some(is_failure) => match unwind::catch(|| is_failure(&output)) {
+                Ok(failed) => failed,
+                Err(caught) => {
                     self.header.scope.drop_guarded(output);
-                    self.record_panic(slot, index, message);
+                    let mut panic = self.panic_of(index, "its failure check panicked: ", caught);
+                    let error = self.panic_error(&panic);
+                    if let Some(also) = self.call_back(callback, index, Err(&error)) {
+                        panic.message = format!("{} (and {})", panic.message, also.message);
+                    }
+                    self.record_panic(slot, panic);
                     return;
                 }
-                let failed = self
-                    .is_failure
-                    .is_some_and(|is_failure| is_failure(&output));
-                // SAFETY: sole owner of the slot, whose input was moved out.
-                unsafe {
-                    ptr::write(
-                        slot.value.get(),
-                        SlotValue {
-                            output: ManuallyDrop::new(output),
-                        },
-                    )
-                };
-                slot.state.store(OK, Ordering::Release);
-                if failed && self.header.fail_fast {
-                    self.fail_unclaimed(TaskErrorKind::Cancelled);
-                }
-            }
-            Err(payload) => {
-                let mut message = unwind::message(&*payload);
-                self.header.scope.drop_guarded(payload);
-                let error = self.task_error(
-                    index,
-                    TaskErrorKind::Panicked {
-                        message: message.clone(),
-                    },
-                );
-                if let Some(also) = self.call_back(callback, index, Err(&error)) {
-                    message = format!("{message} (and {also})");
-                }
-                self.record_panic(slot, index, message);
-            }
+            },
+        };
+        if let Some(panic) = self.call_back(callback, index, Ok(&output)) {
+            self.header.scope.drop_guarded(output);
+            self.record_panic(slot, panic);
+            return;
+        }
+        // SAFETY: sole owner of the slot, whose input was moved out.
+        unsafe {
+            ptr::write(
+                slot.value.get(),
+                SlotValue {
+                    output: ManuallyDrop::new(output),
+                },
+            )
+        };
+        slot.state
+            .store(if failed { FAILED } else { OK }, Ordering::Release);
+        if failed {
+            self.fail_unclaimed(TaskErrorKind::Cancelled);
         }
     }
 
-    fn record_panic(&self, slot: &Slot<I, T>, index: usize, message: String) {
-        lock(&self.header.panics).push((index, message));
+    fn panic_error(&self, panic: &Panic) -> TaskError {
+        TaskError {
+            location: panic.location.clone(),
+            ..self.task_error(
+                panic.index,
+                TaskErrorKind::Panicked {
+                    message: panic.message.clone(),
+                },
+            )
+        }
+    }
+
+    fn record_panic(&self, slot: &Slot<I, T>, panic: Panic) {
+        lock(&self.header.panics).push(panic);
         self.header.panicked.store(true, Ordering::Release);
         slot.state.store(PANICKED, Ordering::Release);
         if self.header.fail_fast {
@@ -624,11 +715,15 @@ where
     /// `stop()` holds. With `one_at_a_time`, claims single tasks (helpers
     /// waiting for one result, or with a deadline).
     fn run_until(&self, deadline: Option<Instant>, one_at_a_time: bool, stop: &dyn Fn() -> bool) {
-        let _running = RunningScope::enter(self.header.scope.id());
-        let _cancel = CurrentCancel::enter(&self.header.cancelled);
+        let _running = RunningScope::enter(&self.header.scope);
+        let _cancel = CurrentCancel::enter(&self.header.cancel);
         let mut wanted = 1usize;
         loop {
             if deadline.is_some_and(|deadline| Instant::now() >= deadline) || stop() {
+                return;
+            }
+            if self.header.cancel.past_deadline() {
+                self.fail_unclaimed(TaskErrorKind::Cancelled);
                 return;
             }
             let want = if one_at_a_time { 1 } else { wanted };
@@ -679,7 +774,7 @@ where
                         unsafe { ManuallyDrop::into_inner(ptr::read(&(*slot.value.get()).input)) };
                     self.header.scope.drop_guarded(input);
                 }
-                OK => {
+                OK | FAILED => {
                     // SAFETY: the result was written and never taken.
                     let output =
                         unsafe { ManuallyDrop::into_inner(ptr::read(&(*slot.value.get()).output)) };
@@ -711,11 +806,11 @@ where
         // SAFETY: a live handle keeps the batch from being released.
         let slot = unsafe { &self.slots()[index] };
         match slot.state.load(Ordering::Acquire) {
-            OK => {
+            OK | FAILED => {
                 slot.state.store(TAKEN, Ordering::Relaxed);
-                // SAFETY: state OK (loaded with Acquire) means the result was
-                // written and published; TAKEN keeps anyone from reading it
-                // again.
+                // SAFETY: state OK or FAILED (loaded with Acquire) means the
+                // result was written and published; TAKEN keeps anyone from
+                // reading it again.
                 Ok(unsafe { ManuallyDrop::into_inner(ptr::read(&(*slot.value.get()).output)) })
             }
             _ => {
@@ -730,23 +825,31 @@ where
         let state = unsafe { self.slots()[index].state.load(Ordering::Acquire) };
         let kind = match state {
             PANICKED => {
-                let message = lock(&self.header.panics)
-                    .iter()
-                    .find(|(i, _)| *i == index)
-                    .map(|(_, message)| message.clone())
-                    .unwrap_or_default();
-                TaskErrorKind::Panicked { message }
+                let panics = lock(&self.header.panics);
+                if let Some(panic) = panics.iter().find(|panic| panic.index == index) {
+                    return self.panic_error(panic);
+                }
+                TaskErrorKind::Panicked {
+                    message: String::new(),
+                }
             }
             BROKEN => TaskErrorKind::PoolBroken {
                 reason: lock(&self.header.broken_reason).clone().unwrap_or_default(),
             },
+            FAILED => TaskErrorKind::Failed,
             _ => TaskErrorKind::Cancelled,
         };
         self.task_error(index, kind)
     }
 
     fn is_failed_state(state: u8) -> bool {
-        matches!(state, PANICKED | CANCELLED | BROKEN)
+        matches!(state, PANICKED | CANCELLED | BROKEN | FAILED)
+    }
+
+    /// The state of task `index`.
+    fn state(&self, index: usize) -> u8 {
+        // SAFETY: only called through a live handle.
+        unsafe { self.slots()[index].state.load(Ordering::Acquire) }
     }
 }
 
@@ -772,7 +875,7 @@ where
                 BROKEN
             }
             _ => {
-                self.header.cancelled.store(true, Ordering::Release);
+                self.header.cancel.cancelled.store(true, Ordering::Release);
                 CANCELLED
             }
         };
@@ -781,6 +884,10 @@ where
             return 0;
         }
         {
+            // Callbacks and destructors of the cancelled tasks run here, on
+            // the cancelling thread: to them it is one of the scope's tasks,
+            // so a join from them is refused instead of waiting for itself.
+            let _running = RunningScope::enter(&self.header.scope);
             // SAFETY: the swap made this thread the owner of every index from
             // `first` on, none of which started; the batch is not released
             // while they are pending.
@@ -795,8 +902,8 @@ where
                 let error = self.task_error(index, kind.clone());
                 match self.call_back(callback, index, Err(&error)) {
                     None => slot.state.store(state, Ordering::Release),
-                    Some(message) => {
-                        lock(&self.header.panics).push((index, message));
+                    Some(panic) => {
+                        lock(&self.header.panics).push(panic);
                         self.header.panicked.store(true, Ordering::Release);
                         slot.state.store(PANICKED, Ordering::Release);
                     }
@@ -817,13 +924,8 @@ where
             return None;
         }
         let panics = lock(&self.header.panics);
-        let (index, message) = panics.iter().min_by_key(|(i, _)| *i)?;
-        let error = self.task_error(
-            *index,
-            TaskErrorKind::Panicked {
-                message: message.clone(),
-            },
-        );
+        let first = panics.iter().min_by_key(|panic| panic.index)?;
+        let error = self.panic_error(first);
         Some(if panics.len() > 1 {
             format!("{error} (and {} more in the same batch)", panics.len() - 1)
         } else {
@@ -849,6 +951,18 @@ pub(crate) trait BatchCore<T>: Job {
     unsafe fn take(&self, index: usize) -> Result<T, TaskError>;
     fn failed(&self, index: usize) -> Option<TaskError>;
     fn is_done(&self, index: usize) -> bool;
+    /// The first task in submission order that failed by itself
+    /// (panicked, failed under fail-fast, lost to a broken pool), or else
+    /// the first cancelled one: a task cancelled *because* another failed
+    /// is never the batch's failure.
+    fn first_failure(&self) -> Option<usize>;
+    /// The result of task `index`, if it has one that was not taken.
+    ///
+    /// # Safety
+    /// The caller is the live handle and the batch is complete.
+    unsafe fn peek(&self, index: usize) -> Option<&T>;
+    /// Past the batch's deadline, cancels every task that has not started.
+    fn enforce_deadline(&self);
 }
 
 impl<I, T, F, C> BatchCore<T> for BatchInner<I, T, F, C>
@@ -878,9 +992,37 @@ where
     }
 
     fn is_done(&self, index: usize) -> bool {
-        // SAFETY: only called through a live handle.
-        let state = unsafe { self.slots()[index].state.load(Ordering::Acquire) };
-        Header::slot_state_done(state)
+        Header::slot_state_done(self.state(index))
+    }
+
+    fn first_failure(&self) -> Option<usize> {
+        let mut first_cancelled = None;
+        for index in 0..self.header.len {
+            match self.state(index) {
+                PANICKED | BROKEN | FAILED => return Some(index),
+                CANCELLED => {
+                    first_cancelled.get_or_insert(index);
+                }
+                _ => {}
+            }
+        }
+        first_cancelled
+    }
+
+    unsafe fn peek(&self, index: usize) -> Option<&T> {
+        // SAFETY: a live handle keeps the slots alive; the batch is complete,
+        // so nobody writes the slot, and OK / FAILED mean it holds a result.
+        unsafe {
+            let slot = &self.slots()[index];
+            matches!(slot.state.load(Ordering::Acquire), OK | FAILED)
+                .then(|| &*(*slot.value.get()).output)
+        }
+    }
+
+    fn enforce_deadline(&self) {
+        if self.header.cancel.past_deadline() {
+            self.fail_unclaimed(TaskErrorKind::Cancelled);
+        }
     }
 }
 
@@ -945,6 +1087,12 @@ impl<'scope, T> Batch<'scope, T> {
         if self.header().scope.registry().is_current_worker() {
             self.inner.help(None, false, &|| false);
         }
+        if let Some(deadline) = self.header().pending_deadline() {
+            if self.header().block_until_complete(Some(deadline)) {
+                return;
+            }
+            self.inner.enforce_deadline();
+        }
         self.header().block_until_complete(None);
     }
 
@@ -961,6 +1109,14 @@ impl<'scope, T> Batch<'scope, T> {
         if self.header().scope.registry().is_current_worker() {
             self.inner.help(deadline, true, &|| false);
         }
+        if let Some(batch_deadline) = self.header().pending_deadline() {
+            if deadline.map_or(true, |deadline| batch_deadline < deadline) {
+                if self.header().block_until_complete(Some(batch_deadline)) {
+                    return true;
+                }
+                self.inner.enforce_deadline();
+            }
+        }
         match deadline {
             Some(deadline) => self.header().block_until_complete(Some(deadline)),
             None => self.header().block_until_complete(None),
@@ -969,6 +1125,9 @@ impl<'scope, T> Batch<'scope, T> {
 
     /// Whether every task finished (Python's `ready()`).
     pub fn is_ready(&self) -> bool {
+        if self.header().pending_deadline().is_some() {
+            self.inner.enforce_deadline();
+        }
         self.header().is_complete()
     }
 
@@ -991,20 +1150,42 @@ impl<'scope, T> Batch<'scope, T> {
 
     /// Waits for the batch and returns its results in submission order, or
     /// the first failure in submission order.
+    ///
+    /// The failure is the first task that failed by itself: it panicked, or
+    /// (with [`fail_fast`](crate::BatchBuilder::fail_fast)) returned a
+    /// value counted as a failure, or its pool broke. A task cancelled
+    /// because of that failure is never the one reported; a cancelled task
+    /// is reported only when no task failed by itself (the batch was
+    /// cancelled, its scope terminated, or its deadline passed).
+    ///
+    /// ```
+    /// pool_runtime::scope(|s| {
+    ///     let sizes = s.map_async(|name: &str| name.len(), ["a", "bb", "ccc"]);
+    ///     assert_eq!(sizes.get().unwrap(), [1, 2, 3]);
+    ///
+    ///     let checked = s.map_async(|x: u32| assert!(x != 1, "one is not allowed"), 0..3);
+    ///     let error = checked.get().unwrap_err();
+    ///     assert_eq!((error.index(), error.panic_message()), (1, Some("one is not allowed")));
+    /// });
+    /// ```
     pub fn get(self) -> Result<Vec<T>, TaskError> {
         self.wait();
+        if let Some(index) = self.inner.first_failure() {
+            self.header()
+                .failure_observed
+                .store(true, Ordering::Release);
+            return Err(self
+                .inner
+                .failed(index)
+                .expect("first_failure names a failed task"));
+        }
         let mut results = Vec::with_capacity(self.len());
         for index in 0..self.len() {
             // SAFETY: this live handle is consumed by `get`, so each index is
             // taken at most once, after the batch completed.
             match unsafe { self.inner.take(index) } {
                 Ok(value) => results.push(value),
-                Err(error) => {
-                    self.header()
-                        .failure_observed
-                        .store(true, Ordering::Release);
-                    return Err(error);
-                }
+                Err(error) => return Err(error),
             }
         }
         Ok(results)
@@ -1012,6 +1193,31 @@ impl<'scope, T> Batch<'scope, T> {
 
     /// Like [`get`](Batch::get), but gives up after `timeout` and hands the
     /// batch back in [`GetTimeoutError::Timeout`].
+    ///
+    /// Giving up stops nothing: the tasks go on running, and the scope still
+    /// waits for them (they may borrow from its caller's stack). To stop
+    /// what has not started, [`cancel`](Batch::cancel) the batch you got
+    /// back; to stop at a point in time whether or not anyone waits, give
+    /// the batch a [`deadline`](crate::BatchBuilder::deadline), which also
+    /// tells running tasks to stop through
+    /// [`current_task_cancelled`](crate::current_task_cancelled).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use pool_runtime::GetTimeoutError;
+    ///
+    /// let pool = pool_runtime::Pool::new(1).unwrap();
+    /// pool.scope(|s| {
+    ///     let (tx, rx) = std::sync::mpsc::channel::<()>();
+    ///     let slow = s.apply_async(move || rx.recv().is_ok()).into_batch();
+    ///     let slow = match slow.get_timeout(Duration::from_millis(10)) {
+    ///         Err(GetTimeoutError::Timeout(batch)) => batch,
+    ///         other => panic!("{other:?}"),
+    ///     };
+    ///     tx.send(()).unwrap();
+    ///     assert_eq!(slow.get().unwrap(), [true]);
+    /// });
+    /// ```
     pub fn get_timeout(self, timeout: Duration) -> Result<Vec<T>, GetTimeoutError<'scope, T>> {
         if !self.wait_timeout(timeout) {
             return Err(GetTimeoutError::Timeout(self));
@@ -1056,6 +1262,9 @@ impl<'scope, T> Batch<'scope, T> {
     /// reaches `len()` when the batch is ready, or once a stream handed out
     /// the last result.
     pub fn completed(&self) -> usize {
+        if self.header().pending_deadline().is_some() {
+            self.inner.enforce_deadline();
+        }
         let header = self.header();
         let reported = header.len - header.pending.load(Ordering::Acquire);
         reported.max(header.handed_out.load(Ordering::Relaxed))
@@ -1075,7 +1284,7 @@ impl<'scope, T> Batch<'scope, T> {
     /// Whether [`cancel`](Batch::cancel) was called on this batch (or its
     /// scope was terminated).
     pub fn is_cancelled(&self) -> bool {
-        self.header().cancelled.load(Ordering::Acquire)
+        self.header().cancel.cancelled.load(Ordering::Acquire)
     }
 
     /// The name given to the batch's tasks, if any.
@@ -1140,7 +1349,79 @@ impl<'scope, T> Batch<'scope, T> {
         if self.header().scope.registry().is_current_worker() {
             self.inner.help(None, true, &|| self.inner.is_done(index));
         }
-        self.header().block_until(&|| self.inner.is_done(index));
+        self.header()
+            .block_until(&|| self.inner.is_done(index), &|| {
+                self.inner.enforce_deadline()
+            });
+    }
+}
+
+impl<U, E> Batch<'_, Result<U, E>> {
+    /// For a batch of tasks that return `Result`: waits and returns every
+    /// `Ok` value in submission order, or the first failure in submission
+    /// order with the task's own `Err` (or why the task produced no value:
+    /// its panic, a cancel, a broken pool). As with [`get`](Batch::get), a
+    /// task cancelled because another failed is never the one reported.
+    ///
+    /// ```
+    /// pool_runtime::scope(|s| {
+    ///     let ports = s.map_async(|text: &str| text.parse::<u16>(), ["80", "443"]);
+    ///     assert_eq!(ports.try_get().unwrap(), [80, 443]);
+    ///
+    ///     let bad = s.batch().name("parse").map_async(|t: &str| t.parse::<u16>(), ["80", "http"]);
+    ///     let failure = bad.try_get().unwrap_err();
+    ///     assert_eq!((failure.index(), failure.task_name()), (1, Some("parse")));
+    ///     assert!(failure.error().is_some(), "the task's own ParseIntError");
+    /// });
+    /// ```
+    pub fn try_get(self) -> Result<Vec<U>, TryGetError<E>> {
+        self.wait();
+        let mut first_cancelled = None;
+        let mut first_failure = None;
+        for index in 0..self.len() {
+            // SAFETY: a live handle, and the batch is complete (waited above).
+            match unsafe { self.inner.peek(index) } {
+                Some(Ok(_)) => {}
+                Some(Err(_)) => {
+                    first_failure = Some(index);
+                    break;
+                }
+                None => match self.inner.failed(index) {
+                    Some(error) if error.is_cancelled() => {
+                        first_cancelled.get_or_insert(index);
+                    }
+                    Some(_) => {
+                        first_failure = Some(index);
+                        break;
+                    }
+                    None => {}
+                },
+            }
+        }
+        if let Some(index) = first_failure.or(first_cancelled) {
+            self.header()
+                .failure_observed
+                .store(true, Ordering::Release);
+            // SAFETY: consumed handle, complete batch, the index taken once.
+            return Err(match unsafe { self.inner.take(index) } {
+                Ok(Err(error)) => TryGetError::Returned {
+                    index: self.header().first_index + index,
+                    name: self.header().name.clone(),
+                    error,
+                },
+                Ok(Ok(_)) => unreachable!("the failure found above holds an Err"),
+                Err(error) => TryGetError::Task(error),
+            });
+        }
+        let mut values = Vec::with_capacity(self.len());
+        for index in 0..self.len() {
+            // SAFETY: as above; each index taken once.
+            match unsafe { self.inner.take(index) } {
+                Ok(Ok(value)) => values.push(value),
+                Ok(Err(_)) | Err(_) => unreachable!("no failure was found above"),
+            }
+        }
+        Ok(values)
     }
 }
 
@@ -1280,7 +1561,9 @@ impl<T> Iterator for AsCompleted<'_, T> {
                 continue;
             }
             let header = self.batch.header();
-            header.block_until(&|| !lock(&header.log).is_empty());
+            header.block_until(&|| !lock(&header.log).is_empty(), &|| {
+                self.batch.inner.enforce_deadline()
+            });
         }
     }
 

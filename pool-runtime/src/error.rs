@@ -16,7 +16,9 @@ use std::fmt;
 ///     let err = batch.get().unwrap_err();
 ///     assert_eq!(err.index(), 2);
 ///     assert_eq!(err.panic_message(), Some("bad input 2"));
-///     assert_eq!(err.to_string(), "task 2 panicked: bad input 2");
+///     // Where the task panicked, as the panic reported it.
+///     let location = err.location().unwrap();
+///     assert_eq!(err.to_string(), format!("task 2 panicked at {location}: bad input 2"));
 /// });
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,6 +26,52 @@ pub struct TaskError {
     pub(crate) index: usize,
     pub(crate) name: Option<Cow<'static, str>>,
     pub(crate) kind: TaskErrorKind,
+    pub(crate) location: Option<PanicLocation>,
+}
+
+/// Where a task panicked: the file, line and column the panic reported.
+///
+/// poolscope learns it from a panic hook that it adds in front of the one
+/// already installed (which still runs, unchanged), when the first pool is
+/// built. A hook installed later replaces poolscope's, and then panics carry
+/// no location.
+///
+/// ```
+/// pool_runtime::scope(|s| {
+///     let error = s.apply_async(|| -> u8 { panic!("out of paper") }).get().unwrap_err();
+///     let location = error.location().unwrap();
+///     assert!(location.file().ends_with(".rs"));
+///     assert_eq!(location.to_string(), format!("{}:{}:{}", location.file(), location.line(), location.column()));
+/// });
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PanicLocation {
+    pub(crate) file: String,
+    pub(crate) line: u32,
+    pub(crate) column: u32,
+}
+
+impl PanicLocation {
+    /// The source file, as the compiler named it.
+    pub fn file(&self) -> &str {
+        &self.file
+    }
+
+    /// The line, from 1.
+    pub fn line(&self) -> u32 {
+        self.line
+    }
+
+    /// The column, from 1.
+    pub fn column(&self) -> u32 {
+        self.column
+    }
+}
+
+impl fmt::Display for PanicLocation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}", self.file, self.line, self.column)
+    }
 }
 
 /// What went wrong with a task; see [`TaskError::kind`].
@@ -43,6 +91,12 @@ pub enum TaskErrorKind {
         /// Why the pool is broken.
         reason: String,
     },
+    /// The task ran and returned a value its batch counts as a failure (an
+    /// `Err`, in a batch with fail-fast), which cancelled the rest of the
+    /// batch. The value itself is still the task's result:
+    /// [`Batch::try_get`](crate::Batch::try_get) hands over the `Err`, and
+    /// [`Batch::results`](crate::Batch::results) yields it.
+    Failed,
 }
 
 impl TaskError {
@@ -78,6 +132,12 @@ impl TaskError {
     pub fn is_cancelled(&self) -> bool {
         matches!(self.kind, TaskErrorKind::Cancelled)
     }
+
+    /// Where the task panicked, when it panicked and the runtime could see
+    /// it (see [`PanicLocation`]).
+    pub fn location(&self) -> Option<&PanicLocation> {
+        self.location.as_ref()
+    }
 }
 
 impl fmt::Display for TaskError {
@@ -87,11 +147,109 @@ impl fmt::Display for TaskError {
             write!(f, " (`{name}`)")?;
         }
         match &self.kind {
-            TaskErrorKind::Panicked { message } => write!(f, " panicked: {message}"),
+            TaskErrorKind::Panicked { message } => match &self.location {
+                Some(location) => write!(f, " panicked at {location}: {message}"),
+                None => write!(f, " panicked: {message}"),
+            },
             TaskErrorKind::Cancelled => write!(f, " was cancelled before it started"),
             TaskErrorKind::PoolBroken { reason } => {
                 write!(f, " never ran because the pool is broken: {reason}")
             }
+            TaskErrorKind::Failed => f.write_str(
+                " returned an error, and fail_fast cancelled the rest of its batch (try_get() gives the error itself)",
+            ),
+        }
+    }
+}
+
+/// The first failure of a batch of `Result`s, from
+/// [`Batch::try_get`](crate::Batch::try_get): either a task returned
+/// `Err(error)`, or a task produced no value at all (it panicked, was
+/// cancelled, or its pool broke).
+///
+/// ```
+/// use pool_runtime::TryGetError;
+///
+/// pool_runtime::scope(|s| {
+///     let parsed = s.batch().name("parse").map_async(|t: &str| t.parse::<u8>(), ["1", "x", "3"]);
+///     match parsed.try_get() {
+///         Err(TryGetError::Returned { index, error, .. }) => {
+///             assert_eq!(index, 1);
+///             assert_eq!(error.to_string(), "invalid digit found in string");
+///         }
+///         other => panic!("unexpected {other:?}"),
+///     }
+/// });
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TryGetError<E> {
+    /// Task `index` returned `Err(error)`.
+    Returned {
+        /// The task's position in its batch.
+        index: usize,
+        /// The task's name, when the batch has one.
+        name: Option<Cow<'static, str>>,
+        /// What the task returned.
+        error: E,
+    },
+    /// A task produced no value: why, and which.
+    Task(TaskError),
+}
+
+impl<E> TryGetError<E> {
+    /// The position of the failed task in its batch.
+    pub fn index(&self) -> usize {
+        match self {
+            TryGetError::Returned { index, .. } => *index,
+            TryGetError::Task(error) => error.index(),
+        }
+    }
+
+    /// The failed task's name, when its batch has one.
+    pub fn task_name(&self) -> Option<&str> {
+        match self {
+            TryGetError::Returned { name, .. } => name.as_deref(),
+            TryGetError::Task(error) => error.task_name(),
+        }
+    }
+
+    /// The task's own error, when it returned one.
+    pub fn error(&self) -> Option<&E> {
+        match self {
+            TryGetError::Returned { error, .. } => Some(error),
+            TryGetError::Task(_) => None,
+        }
+    }
+
+    /// The task's own error, or why the task produced no value.
+    pub fn into_error(self) -> Result<E, TaskError> {
+        match self {
+            TryGetError::Returned { error, .. } => Ok(error),
+            TryGetError::Task(error) => Err(error),
+        }
+    }
+}
+
+impl<E: fmt::Display> fmt::Display for TryGetError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TryGetError::Returned { index, name, error } => {
+                write!(f, "task {index}")?;
+                if let Some(name) = name {
+                    write!(f, " (`{name}`)")?;
+                }
+                write!(f, " returned an error: {error}")
+            }
+            TryGetError::Task(error) => error.fmt(f),
+        }
+    }
+}
+
+impl<E: std::error::Error + 'static> std::error::Error for TryGetError<E> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            TryGetError::Returned { error, .. } => Some(error),
+            TryGetError::Task(_) => None,
         }
     }
 }

@@ -33,7 +33,9 @@ pub use batch::{
     current_task_cancelled, AsCompleted, Batch, CompletionCallback, GetTimeoutError, NoCallback,
     OnComplete, Results, Task,
 };
-pub use error::{BuildError, JoinError, SubmitError, TaskError, TaskErrorKind};
+pub use error::{
+    BuildError, JoinError, PanicLocation, SubmitError, TaskError, TaskErrorKind, TryGetError,
+};
 pub use pool::{
     scope, Pool, PoolBuilder, DEFAULT_BLOCKING_IDLE_TIMEOUT, DEFAULT_MAX_BLOCKING_THREADS,
 };

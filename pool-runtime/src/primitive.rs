@@ -110,6 +110,19 @@ pub(crate) mod thread {
     }
 }
 
+/// An instant the user gave (a deadline) on the runtime's clock.
+#[cfg(not(loom))]
+pub(crate) fn instant_from_std(instant: std::time::Instant) -> Instant {
+    instant
+}
+
+/// An instant the user gave (a deadline) on the frozen clock, where it
+/// never passes (see the module docs).
+#[cfg(loom)]
+pub(crate) fn instant_from_std(instant: std::time::Instant) -> Instant {
+    Instant(instant)
+}
+
 /// A frozen clock: every `now()` is the same instant.
 #[cfg(loom)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

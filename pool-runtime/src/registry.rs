@@ -184,6 +184,7 @@ impl Registry {
         if config.threads == 0 {
             return Err(BuildError::ZeroThreads);
         }
+        unwind::install_location_hook();
         let threads = config.threads;
         let registry = Arc::new(Registry {
             id: NEXT_REGISTRY_ID.fetch_add(1, Ordering::Relaxed),

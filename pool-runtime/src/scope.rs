@@ -5,6 +5,7 @@ use std::cell::RefCell;
 use std::fmt;
 use std::marker::PhantomData;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::time::{Duration, Instant};
 
 use crate::batch::{
     Batch, BatchInner, CompletionCallback, DecrementOnDrop, Inputs, NoCallback, OnComplete,
@@ -13,8 +14,8 @@ use crate::batch::{
 use crate::error::{JoinError, SubmitError, TaskError, TaskErrorKind};
 use crate::job::{erase, Job, JobRef};
 use crate::primitive::{
-    lock, seq_cst_hand_shake, thread_local, wait, Arc, AtomicBool, AtomicUsize, Condvar, IdCounter,
-    Mutex, Ordering,
+    instant_from_std, lock, seq_cst_hand_shake, thread_local, wait, Arc, AtomicBool, AtomicUsize,
+    Condvar, IdCounter, Mutex, Ordering,
 };
 use crate::registry::LaneKind;
 use crate::registry::Registry;
@@ -26,20 +27,49 @@ static NEXT_SCOPE_ID: IdCounter = IdCounter::new(1);
 thread_local! {
     /// The scopes whose tasks this thread is running right now, innermost
     /// last; lets `join()` refuse to wait for the task it is called from.
-    static RUNNING: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
+    static RUNNING: RefCell<Vec<*const ScopeData>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Marks the calling thread as running a task of a scope while alive.
 pub(crate) struct RunningScope(());
 
 impl RunningScope {
-    pub(crate) fn enter(scope: usize) -> RunningScope {
+    /// The caller keeps `scope` alive until the guard is dropped (it runs a
+    /// task of one of the scope's batches, which hold the scope).
+    pub(crate) fn enter(scope: &ScopeData) -> RunningScope {
         RUNNING.with(|running| running.borrow_mut().push(scope));
         RunningScope(())
     }
 
+    /// Whether the calling code runs inside a task of `scope`: a task of it,
+    /// or of a scope opened (on whatever thread) inside one of its tasks.
+    /// Ancestry follows the task, not the thread, so a task of a nested
+    /// scope that another worker runs still counts.
     fn is_running(scope: usize) -> bool {
-        RUNNING.with(|running| running.borrow().contains(&scope))
+        RUNNING.with(|running| {
+            running.borrow().iter().any(|&entry| {
+                // SAFETY: every entry is kept alive by its guard's caller
+                // (see `enter`) until it is popped.
+                let entry = unsafe { &*entry };
+                entry.id == scope || entry.enclosing.contains(&scope)
+            })
+        })
+    }
+
+    /// The scopes the calling code runs inside, for a scope opened here.
+    fn enclosing() -> Vec<usize> {
+        RUNNING.with(|running| {
+            let mut ids = Vec::new();
+            for &entry in running.borrow().iter() {
+                // SAFETY: as in `is_running`.
+                let entry = unsafe { &*entry };
+                ids.push(entry.id);
+                ids.extend_from_slice(&entry.enclosing);
+            }
+            ids.sort_unstable();
+            ids.dedup();
+            ids
+        })
     }
 }
 
@@ -71,6 +101,9 @@ struct ScopeState {
 /// that saw a non-zero count under the mutex cannot miss the wake-up.
 pub(crate) struct ScopeData {
     id: usize,
+    /// The scopes whose task opened this one, transitively: a task of this
+    /// scope is inside theirs too.
+    enclosing: Vec<usize>,
     registry: Arc<Registry>,
     pending: AtomicUsize,
     /// Threads in `wait_all`; changed under the state mutex, read by
@@ -85,6 +118,7 @@ impl ScopeData {
     fn new(registry: Arc<Registry>) -> ScopeData {
         ScopeData {
             id: NEXT_SCOPE_ID.fetch_add(1, Ordering::Relaxed),
+            enclosing: RunningScope::enclosing(),
             registry,
             pending: AtomicUsize::new(0),
             waiters: AtomicUsize::new(0),
@@ -100,10 +134,6 @@ impl ScopeData {
         }
     }
 
-    pub(crate) fn id(&self) -> usize {
-        self.id
-    }
-
     pub(crate) fn registry(&self) -> &Arc<Registry> {
         &self.registry
     }
@@ -115,8 +145,7 @@ impl ScopeData {
         }
         if let Err(payload) = catch_unwind(AssertUnwindSafe(move || drop(value))) {
             let message = unwind::message(&*payload);
-            // A payload whose own destructor panics is leaked, not dropped.
-            std::mem::forget(payload);
+            unwind::drop_payload(payload);
             lock(&self.state).drop_panics.push(format!(
                 "a destructor panicked while dropping a task's closure, input or result: {message}"
             ));
@@ -249,6 +278,16 @@ impl ScopeData {
     }
 }
 
+/// The submitted handle, or a panic with why the submission was refused,
+/// reported at the user's call.
+#[track_caller]
+fn accepted<T>(submitted: Result<T, SubmitError>) -> T {
+    match submitted {
+        Ok(handle) => handle,
+        Err(error) => panic!("{error}"),
+    }
+}
+
 /// Opens a scope on `registry`, runs `body`, then closes the scope and waits
 /// for every task, on every path.
 pub(crate) fn run_scope<'env, F, R>(registry: &Arc<Registry>, body: F) -> R
@@ -351,6 +390,7 @@ impl<'scope, 'env> Scope<'scope, 'env> {
     ///
     /// If the scope is closed or terminated, or the pool is broken; see
     /// [`try_apply_async`](Scope::try_apply_async).
+    #[track_caller]
     pub fn apply_async<F, T>(&'scope self, task: F) -> Task<'scope, T>
     where
         F: FnOnce() -> T + Send + 'scope,
@@ -375,6 +415,7 @@ impl<'scope, 'env> Scope<'scope, 'env> {
     ///
     /// If the scope is closed or terminated, or the pool is broken; see
     /// [`try_map_async`](Scope::try_map_async).
+    #[track_caller]
     pub fn map_async<F, I, T>(&'scope self, task: F, items: I) -> Batch<'scope, T>
     where
         F: Fn(I::Item) -> T + Send + Sync + 'scope,
@@ -422,6 +463,7 @@ impl<'scope, 'env> Scope<'scope, 'env> {
     ///     assert_eq!(sums.get().unwrap(), [3, 7]);
     /// });
     /// ```
+    #[track_caller]
     pub fn starmap_async<F, I, T>(&'scope self, task: F, items: I) -> Batch<'scope, T>
     where
         F: StarCall<I::Item, Output = T> + Send + Sync + 'scope,
@@ -433,6 +475,7 @@ impl<'scope, 'env> Scope<'scope, 'env> {
     }
 
     /// Runs one task on the pool and waits for it (Python's `apply`).
+    #[track_caller]
     pub fn apply<F, T>(&'scope self, task: F) -> Result<T, TaskError>
     where
         F: FnOnce() -> T + Send + 'scope,
@@ -449,6 +492,7 @@ impl<'scope, 'env> Scope<'scope, 'env> {
     /// let lens = pool_runtime::scope(|s| s.map(|w: &&str| w.len(), &words)).unwrap();
     /// assert_eq!(lens, [1, 2, 3]);
     /// ```
+    #[track_caller]
     pub fn map<F, I, T>(&'scope self, task: F, items: I) -> Result<Vec<T>, TaskError>
     where
         F: Fn(I::Item) -> T + Send + Sync + 'scope,
@@ -460,6 +504,7 @@ impl<'scope, 'env> Scope<'scope, 'env> {
     }
 
     /// Runs one task per tuple of arguments and waits (Python's `starmap`).
+    #[track_caller]
     pub fn starmap<F, I, T>(&'scope self, task: F, items: I) -> Result<Vec<T>, TaskError>
     where
         F: StarCall<I::Item, Output = T> + Send + Sync + 'scope,
@@ -503,6 +548,7 @@ impl<'scope, 'env> Scope<'scope, 'env> {
     ///     assert_eq!(done.load(Ordering::SeqCst), 10);
     /// });
     /// ```
+    #[track_caller]
     pub fn join(&self) {
         if let Err(error) = self.try_join() {
             panic!("{error}");
@@ -671,6 +717,7 @@ impl<'scope, 'env, C> BatchBuilder<'scope, 'env, C> {
     /// # Panics
     ///
     /// If `chunk` is 0.
+    #[track_caller]
     pub fn chunk(mut self, chunk: usize) -> Self {
         assert!(
             chunk > 0,
@@ -692,6 +739,46 @@ impl<'scope, 'env, C> BatchBuilder<'scope, 'env, C> {
         self
     }
 
+    /// Gives the batch a deadline: once `deadline` passes, its tasks that
+    /// have not started never start (they report
+    /// [`TaskErrorKind::Cancelled`]), and its running tasks see
+    /// [`current_task_cancelled`](crate::current_task_cancelled) turn true,
+    /// so that cooperative ones stop early.
+    ///
+    /// A running task that does not look is not interrupted: the scope still
+    /// waits for it, since it may borrow from the caller's stack.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    ///
+    /// pool_runtime::scope(|s| {
+    ///     let batch = s
+    ///         .batch()
+    ///         .deadline(Instant::now() + Duration::from_millis(50))
+    ///         .map_async(
+    ///             |_: u32| {
+    ///                 while !pool_runtime::current_task_cancelled() {
+    ///                     std::thread::sleep(Duration::from_millis(1));
+    ///                 }
+    ///             },
+    ///             0..100,
+    ///         );
+    ///     batch.wait();
+    ///     assert!(batch.is_cancelled());
+    /// });
+    /// ```
+    pub fn deadline(mut self, deadline: Instant) -> Self {
+        self.options.deadline = Some(instant_from_std(deadline));
+        self
+    }
+
+    /// A [`deadline`](BatchBuilder::deadline) `timeout` after the batch is
+    /// submitted.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.options.deadline = Instant::now().checked_add(timeout).map(instant_from_std);
+        self
+    }
+
     /// For [`imap`](BatchBuilder::imap) and
     /// [`imap_unordered`](BatchBuilder::imap_unordered): at most `tasks`
     /// inputs are pulled from the iterator and not yet handed back as
@@ -700,6 +787,7 @@ impl<'scope, 'env, C> BatchBuilder<'scope, 'env, C> {
     /// # Panics
     ///
     /// If `tasks` is 0.
+    #[track_caller]
     pub fn in_flight(mut self, tasks: usize) -> Self {
         assert!(
             tasks > 0,
@@ -728,6 +816,7 @@ impl<'scope, 'env, C> BatchBuilder<'scope, 'env, C> {
     }
 
     /// Submits one task per item; see [`Scope::map_async`].
+    #[track_caller]
     pub fn map_async<F, I, T>(self, task: F, items: I) -> Batch<'scope, T>
     where
         F: Fn(I::Item) -> T + Send + Sync + 'scope,
@@ -736,8 +825,7 @@ impl<'scope, 'env, C> BatchBuilder<'scope, 'env, C> {
         T: Send + 'scope,
         C: CompletionCallback<T> + 'scope,
     {
-        self.try_map_async(task, items)
-            .unwrap_or_else(|error| panic!("{error}"))
+        accepted(self.try_map_async(task, items))
     }
 
     /// Submits one task per item, or says why it cannot.
@@ -779,6 +867,7 @@ impl<'scope, 'env, C> BatchBuilder<'scope, 'env, C> {
     ///     assert!(outcomes[1].as_ref().unwrap().is_err());
     /// });
     /// ```
+    #[track_caller]
     pub fn map_async_fallible<F, I, U, E>(self, task: F, items: I) -> Batch<'scope, Result<U, E>>
     where
         F: Fn(I::Item) -> Result<U, E> + Send + Sync + 'scope,
@@ -812,6 +901,7 @@ impl<'scope, 'env, C> BatchBuilder<'scope, 'env, C> {
     ///     assert_eq!(*outcomes[2].as_ref().unwrap(), None);
     /// });
     /// ```
+    #[track_caller]
     pub fn map_async_with_failure<F, I, T>(
         self,
         task: F,
@@ -829,18 +919,17 @@ impl<'scope, 'env, C> BatchBuilder<'scope, 'env, C> {
             panic!("{refusal}");
         }
         let inputs: Vec<I::Item> = items.into_iter().collect();
-        self.scope
-            .submit(
-                self.options,
-                task,
-                self.callback,
-                Some(is_failure),
-                Inputs::Many(inputs),
-            )
-            .unwrap_or_else(|error| panic!("{error}"))
+        accepted(self.scope.submit(
+            self.options,
+            task,
+            self.callback,
+            Some(is_failure),
+            Inputs::Many(inputs),
+        ))
     }
 
     /// Submits one task per tuple of arguments; see [`Scope::starmap_async`].
+    #[track_caller]
     pub fn starmap_async<F, I, T>(self, task: F, items: I) -> Batch<'scope, T>
     where
         F: StarCall<I::Item, Output = T> + Send + Sync + 'scope,
@@ -853,14 +942,14 @@ impl<'scope, 'env, C> BatchBuilder<'scope, 'env, C> {
     }
 
     /// Submits one task; see [`Scope::apply_async`].
+    #[track_caller]
     pub fn apply_async<F, T>(self, task: F) -> Task<'scope, T>
     where
         F: FnOnce() -> T + Send + 'scope,
         T: Send + 'scope,
         C: CompletionCallback<T> + 'scope,
     {
-        self.try_apply_async(task)
-            .unwrap_or_else(|error| panic!("{error}"))
+        accepted(self.try_apply_async(task))
     }
 
     /// Submits one task, or says why it cannot.
@@ -971,6 +1060,7 @@ impl<'scope, 'env> Scope<'scope, 'env> {
         self.batch().imap_unordered(task, items)
     }
 
+    #[track_caller]
     pub(crate) fn submit_window<F, T, C, X>(
         &'scope self,
         options: &Options,
@@ -990,14 +1080,13 @@ impl<'scope, 'env> Scope<'scope, 'env> {
             first_index,
             ..options.clone()
         };
-        self.submit(
+        accepted(self.submit(
             options,
             move |x| task(x),
             callback.clone(),
             None,
             Inputs::Many(inputs),
-        )
-        .unwrap_or_else(|error| panic!("{error}"))
+        ))
     }
 }
 

@@ -6,8 +6,10 @@
 //! handed back as results. Results are read from those batches as they
 //! finish.
 
+use std::any::Any;
 use std::collections::VecDeque;
 use std::fmt;
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::time::Duration;
 
 use crate::batch::{AsCompleted, Batch, CompletionCallback, Options, Results};
@@ -24,6 +26,10 @@ struct Window {
     /// Index of the next input to pull.
     pulled: usize,
     exhausted: bool,
+    /// The panic of the input iterator, resumed on the consumer's thread
+    /// once every result before it was handed out (as Python raises the
+    /// iterable's exception in its place).
+    input_panic: Option<Box<dyn Any + Send>>,
 }
 
 impl Window {
@@ -35,6 +41,7 @@ impl Window {
             per_batch: (bound / (2 * threads.max(1))).max(1),
             pulled: 0,
             exhausted: false,
+            input_panic: None,
         }
     }
 
@@ -45,9 +52,22 @@ impl Window {
             return None;
         }
         let take = self.per_batch.min(self.bound - self.in_flight);
-        let items: Vec<It::Item> = input.by_ref().take(take).collect();
-        if items.len() < take {
-            self.exhausted = true;
+        let mut items: Vec<It::Item> = Vec::with_capacity(take);
+        while items.len() < take {
+            // The iterator is the user's code: a panic in it is kept for its
+            // place in the stream, after the inputs pulled before it.
+            match catch_unwind(AssertUnwindSafe(|| input.next())) {
+                Ok(Some(item)) => items.push(item),
+                Ok(None) => {
+                    self.exhausted = true;
+                    break;
+                }
+                Err(payload) => {
+                    self.exhausted = true;
+                    self.input_panic = Some(payload);
+                    break;
+                }
+            }
         }
         if items.is_empty() {
             return None;
@@ -106,6 +126,14 @@ where
             self.scope
                 .submit_window(&self.options, &self.callback, &self.task, first, items);
         Some((first, batch))
+    }
+
+    /// At the end of the results: resumes the input iterator's panic, if it
+    /// panicked; the stream is over either way.
+    fn end(&mut self) {
+        if let Some(payload) = self.window.input_panic.take() {
+            resume_unwind(payload);
+        }
     }
 
     /// Stops pulling input and cancels what has not started of `in_flight`;
@@ -209,7 +237,10 @@ where
     fn next(&mut self) -> Option<Self::Item> {
         loop {
             self.refill();
-            let results = self.batches.front_mut()?;
+            let Some(results) = self.batches.front_mut() else {
+                self.feed.end();
+                return None;
+            };
             match results.next() {
                 Some(result) => {
                     self.feed.window.in_flight -= 1;
@@ -312,6 +343,7 @@ where
             self.refill();
             self.batches.retain(|(_, stream)| stream.len_left() > 0);
             if self.batches.is_empty() {
+                self.feed.end();
                 return None;
             }
             for (base, stream) in &mut self.batches {

@@ -1,6 +1,11 @@
-//! Panic payload helpers and the abort guard.
+//! Panic payload helpers, panic locations, and the abort guard.
 
 use std::any::Any;
+use std::cell::RefCell;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::Once;
+
+use crate::error::PanicLocation;
 
 /// The human-readable message of a panic payload.
 pub(crate) fn message(payload: &(dyn Any + Send)) -> String {
@@ -10,6 +15,64 @@ pub(crate) fn message(payload: &(dyn Any + Send)) -> String {
         s.clone()
     } else {
         "Box<dyn Any> (a panic payload that is not a string)".to_string()
+    }
+}
+
+std::thread_local! {
+    /// Where the latest panic on this thread happened, as the hook saw it.
+    /// A std thread-local even under loom: it is a diagnostic that orders
+    /// nothing between threads.
+    static LAST_PANIC: RefCell<Option<PanicLocation>> = const { RefCell::new(None) };
+}
+
+/// Puts a hook in front of the process's panic hook that notes each panic's
+/// location for [`catch`], then runs the previous hook unchanged (so the
+/// user's hook, or the default message on stderr, behaves as before).
+/// Installed once, when the first pool is built.
+pub(crate) fn install_location_hook() {
+    static INSTALL: Once = Once::new();
+    INSTALL.call_once(|| {
+        let previous = panic::take_hook();
+        panic::set_hook(Box::new(move |info| {
+            if let Some(location) = info.location() {
+                let location = PanicLocation {
+                    file: location.file().to_string(),
+                    line: location.line(),
+                    column: location.column(),
+                };
+                // A panic inside a thread-local destructor finds the slot
+                // gone; it then simply has no location.
+                let _ = LAST_PANIC.try_with(|last| *last.borrow_mut() = Some(location));
+            }
+            previous(info);
+        }));
+    });
+}
+
+/// A caught panic: its payload and, when the hook saw it, its location.
+pub(crate) struct Caught {
+    pub(crate) payload: Box<dyn Any + Send>,
+    pub(crate) location: Option<PanicLocation>,
+}
+
+/// Runs `f`, catching a panic with its location.
+pub(crate) fn catch<R>(f: impl FnOnce() -> R) -> Result<R, Caught> {
+    let _ = LAST_PANIC.try_with(|last| last.borrow_mut().take());
+    panic::catch_unwind(AssertUnwindSafe(f)).map_err(|payload| Caught {
+        payload,
+        location: LAST_PANIC
+            .try_with(|last| last.borrow_mut().take())
+            .ok()
+            .flatten(),
+    })
+}
+
+/// Drops a caught panic's payload. A payload whose own destructor panics
+/// (a pathological payload) is leaked instead, together with that second
+/// panic's payload, since dropping either could go on panicking.
+pub(crate) fn drop_payload(payload: Box<dyn Any + Send>) {
+    if let Err(again) = panic::catch_unwind(AssertUnwindSafe(move || drop(payload))) {
+        std::mem::forget(again);
     }
 }
 
