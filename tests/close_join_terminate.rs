@@ -1,7 +1,8 @@
 //! close / join / terminate, as in Python's `pool.close(); pool.join()`:
 //! close refuses new work but lets queued work run, join waits for all of
-//! it, terminate drops what has not started. The end of a scope is close +
-//! join.
+//! it, terminate drops what has not started. The end of a scope waits for
+//! every task, and still admits what the scope's own running tasks submit
+//! (only an explicit close refuses them).
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -283,27 +284,48 @@ fn terminate_refuses_new_submissions() {
 }
 
 #[test]
-fn the_scope_end_closes_the_scope_then_joins_it() {
+fn after_the_body_returns_the_scopes_own_tasks_may_still_submit_and_the_scope_waits_for_it() {
     watchdog(|| {
         let pool = Pool::new(2).unwrap();
         let body_returned = Gate::default();
+        let late_ran = AtomicBool::new(false);
         let seen = Mutex::new(None);
         pool.scope(|s| {
             let _ = s.apply_async(|| {
-                // Outlives the body: watch the scope close under it.
+                // Outlives the body, then submits: a task that spawns its
+                // children into the scope and returns, as in
+                // std::thread::scope and rayon::scope.
                 body_returned.wait();
-                let deadline = Instant::now() + Duration::from_secs(50);
-                while !s.is_closed() && Instant::now() < deadline {
-                    thread::sleep(Duration::from_millis(1));
-                }
-                let late = s.try_apply_async(|| ()).err();
-                *seen.lock().unwrap() = Some((s.is_closed(), late));
+                thread::sleep(Duration::from_millis(20));
+                let late = s.try_apply_async(|| {
+                    thread::sleep(Duration::from_millis(20));
+                    late_ran.store(true, Ordering::SeqCst);
+                });
+                *seen.lock().unwrap() = Some((s.is_closed(), late.is_ok()));
             });
             body_returned.open();
         });
-        // The scope ended only after that task had finished.
-        let seen = seen.into_inner().unwrap();
-        assert_eq!(seen, Some((true, Some(SubmitError::Closed))));
+        // The scope ended only after the late task had run.
+        assert!(late_ran.load(Ordering::SeqCst), "the late task was lost");
+        assert_eq!(seen.into_inner().unwrap(), Some((false, true)));
+    });
+}
+
+#[test]
+fn an_explicit_close_refuses_a_later_submission_from_a_task_too() {
+    watchdog(|| {
+        let pool = Pool::new(2).unwrap();
+        let closed = Gate::default();
+        let refused = pool.scope(|s| {
+            let task = s.apply_async(|| {
+                closed.wait();
+                s.try_apply_async(|| ()).err()
+            });
+            s.close();
+            closed.open();
+            task.get().unwrap()
+        });
+        assert_eq!(refused, Some(SubmitError::Closed));
     });
 }
 

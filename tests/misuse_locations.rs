@@ -44,42 +44,32 @@ fn misuse_panics_name_the_users_line() {
                 .unwrap()
                 .push((location.file().to_string(), location.line()));
         }
+        // Still say what panicked, so a failing assertion shows.
+        eprintln!("{info}");
         let _ = &previous;
     }));
 
+    // `misuse!(expr)` expects `expr` to panic at the line the macro is on.
+    macro_rules! misuse {
+        ($misuse:expr) => {
+            assert_here(panic_location(|| drop($misuse)), line!())
+        };
+    }
     let pool = Pool::new(1).unwrap();
     pool.scope(|s| {
-        let line = line!() + 1;
-        assert_here(panic_location(|| s.join()), line);
+        misuse!(s.join());
         s.close();
-        let line = line!() + 1;
-        assert_here(panic_location(|| drop(s.apply_async(|| 1))), line);
-        let line = line!() + 1;
-        assert_here(panic_location(|| drop(s.map_async(|x: u32| x, 0..3))), line);
-        let line = line!() + 1;
-        assert_here(panic_location(|| drop(s.map(|x: u32| x, 0..3))), line);
-        let line = line!() + 1;
-        assert_here(
-            panic_location(|| drop(s.starmap_async(|a: u32, b: u32| a + b, [(1, 2)]))),
-            line,
-        );
-        let line = line!() + 1;
-        assert_here(
-            panic_location(|| drop(par_batch!(s, u32::pow(2, i) for i in 0..3))),
-            line,
-        );
+        misuse!(s.apply_async(|| 1));
+        misuse!(s.map_async(|x: u32| x, 0..3));
+        misuse!(s.map(|x: u32| x, 0..3));
+        misuse!(s.starmap_async(|a: u32, b: u32| a + b, [(1, 2)]));
+        misuse!(par_batch!(s, u32::pow(2, i) for i in 0..3));
     });
     pool.scope(|s| {
         let chunk = std::hint::black_box(0);
-        let line = line!() + 1;
-        assert_here(panic_location(|| drop(s.batch().chunk(chunk))), line);
-        let line = line!() + 1;
-        assert_here(panic_location(|| drop(s.batch().in_flight(chunk))), line);
-        let line = line!() + 1;
-        assert_here(
-            panic_location(|| drop(par_batch!(s, chunk = chunk, u32::pow(2, i) for i in 0..3))),
-            line,
-        );
+        misuse!(s.batch().chunk(chunk));
+        misuse!(s.batch().in_flight(chunk));
+        misuse!(par_batch!(s, chunk = chunk, u32::pow(2, i) for i in 0..3));
     });
     drop(panic::take_hook());
 }

@@ -19,25 +19,33 @@
 
 #![deny(missing_docs, missing_debug_implementations)]
 
-mod batch;
+mod deque;
+mod engine;
 mod error;
+mod handle;
 mod job;
+mod join;
+mod lineage;
+mod options;
 mod pool;
 mod primitive;
 mod registry;
 mod scope;
+mod scope_data;
+mod sleep;
 mod stream;
 mod unwind;
+mod worker;
 
-pub use batch::{
-    current_task_cancelled, AsCompleted, Batch, CompletionCallback, GetTimeoutError, NoCallback,
-    OnComplete, Results, Task,
-};
+pub use engine::current_task_cancelled;
 pub use error::{
     BuildError, JoinError, PanicLocation, SubmitError, TaskError, TaskErrorKind, TryGetError,
 };
+pub use handle::{AsCompleted, Batch, GetTimeoutError, Results, Task};
+pub use options::{CompletionCallback, NoCallback, OnComplete};
 pub use pool::{
-    scope, Pool, PoolBuilder, DEFAULT_BLOCKING_IDLE_TIMEOUT, DEFAULT_MAX_BLOCKING_THREADS,
+    fork_join, scope, Pool, PoolBuilder, DEFAULT_BLOCKING_IDLE_TIMEOUT,
+    DEFAULT_MAX_BLOCKING_THREADS,
 };
 pub use scope::{BatchBuilder, Scope, StarCall};
 pub use stream::{Imap, ImapUnordered};

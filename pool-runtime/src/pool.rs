@@ -5,9 +5,11 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use crate::error::BuildError;
+use crate::join;
 use crate::primitive::Arc;
 use crate::registry::{Config, Registry, ThreadHook};
 use crate::scope::{run_scope, Scope};
+use crate::worker::{self, WorkerThread};
 
 /// The default cap on blocking-lane threads of a pool.
 pub const DEFAULT_MAX_BLOCKING_THREADS: usize = 512;
@@ -160,6 +162,56 @@ where
     Pool::global().scope(body)
 }
 
+/// Runs `a` and `b`, possibly in parallel, and returns both results when
+/// both are done: `rayon::join`, with poolscope's waits.
+///
+/// Both closures may borrow anything the caller can, `&mut` halves of one
+/// slice included, since `fork_join` returns only when both have finished.
+/// Inside a task it runs on that task's pool; anywhere else, on the default
+/// pool ([`Pool::global`]). On a worker, `b` is offered to other workers
+/// while the caller runs `a`; if nobody took it, the caller runs it too, so
+/// a split costs a few dozen instructions and no allocation. While `b` runs
+/// elsewhere, the caller runs `b`'s own sub-splits and nothing unrelated.
+///
+/// If either closure panics, the other still runs to completion, then the
+/// panic resumes (`a`'s if both panicked).
+///
+/// ```
+/// fn sum(values: &[u64]) -> u64 {
+///     if values.len() <= 1024 {
+///         return values.iter().sum();
+///     }
+///     let (left, right) = values.split_at(values.len() / 2);
+///     let (a, b) = pool_runtime::fork_join(|| sum(left), || sum(right));
+///     a + b
+/// }
+///
+/// let values: Vec<u64> = (0..100_000).collect();
+/// assert_eq!(sum(&values), 4_999_950_000);
+///
+/// // `&mut` halves of one slice.
+/// let mut data = vec![3, 1, 2, 9, 7, 8];
+/// let (left, right) = data.split_at_mut(3);
+/// pool_runtime::fork_join(|| left.sort(), || right.sort());
+/// assert_eq!(data, [1, 2, 3, 7, 8, 9]);
+/// ```
+pub fn fork_join<A, B, RA, RB>(a: A, b: B) -> (RA, RB)
+where
+    A: FnOnce() -> RA + Send,
+    B: FnOnce() -> RB + Send,
+    RA: Send,
+    RB: Send,
+{
+    if let Some(worker) = WorkerThread::current() {
+        return join::join_on(worker, a, b);
+    }
+    match Registry::of_current_thread() {
+        // A blocking-lane thread: that pool.
+        Some(registry) => join::fork_join_in(&registry, a, b),
+        None => join::fork_join_in(&Pool::global().registry, a, b),
+    }
+}
+
 /// Settings for a new [`Pool`], from [`Pool::builder`].
 #[must_use = "a builder does nothing until build() is called"]
 pub struct PoolBuilder {
@@ -259,15 +311,18 @@ impl PoolBuilder {
             Some(threads) => threads,
             None => std::thread::available_parallelism().map_or(1, |n| n.get()),
         };
-        let registry = Registry::start(Config {
-            threads,
-            thread_name: self.thread_name,
-            stack_size: self.stack_size,
-            on_start: self.on_start,
-            on_exit: self.on_exit,
-            max_blocking_threads: self.max_blocking_threads,
-            blocking_idle_timeout: self.blocking_idle_timeout,
-        })?;
+        let registry = Registry::start(
+            Config {
+                threads,
+                thread_name: self.thread_name,
+                stack_size: self.stack_size,
+                on_start: self.on_start,
+                on_exit: self.on_exit,
+                max_blocking_threads: self.max_blocking_threads,
+                blocking_idle_timeout: self.blocking_idle_timeout,
+            },
+            worker::main_loop,
+        )?;
         Ok(Pool {
             registry,
             owned: true,

@@ -22,7 +22,9 @@
 
 #[cfg(not(loom))]
 pub(crate) use std::sync::{
-    atomic::{fence, AtomicBool, AtomicU8, AtomicUsize, Ordering},
+    atomic::{
+        fence, AtomicBool, AtomicIsize, AtomicPtr, AtomicU64, AtomicU8, AtomicUsize, Ordering,
+    },
     mpsc, Arc, Condvar, Mutex, MutexGuard,
 };
 #[cfg(not(loom))]
@@ -76,7 +78,9 @@ impl<T> Injector<T> {
 
 #[cfg(loom)]
 pub(crate) use loom::sync::{
-    atomic::{fence, AtomicBool, AtomicU8, AtomicUsize, Ordering},
+    atomic::{
+        fence, AtomicBool, AtomicIsize, AtomicPtr, AtomicU64, AtomicU8, AtomicUsize, Ordering,
+    },
     mpsc, Condvar, Mutex, MutexGuard,
 };
 /// Loom's `thread_local!`, which cannot parse `const { .. }` initializers:
@@ -84,8 +88,8 @@ pub(crate) use loom::sync::{
 /// loom runs every modelled thread on one OS thread).
 #[cfg(loom)]
 macro_rules! loom_thread_local {
-    ($(#[$attr:meta])* static $name:ident: $t:ty = const { $init:expr };) => {
-        loom::thread_local! { $(#[$attr])* static $name: $t = $init; }
+    ($($(#[$attr:meta])* static $name:ident: $t:ty = const { $init:expr };)*) => {
+        $(loom::thread_local! { $(#[$attr])* static $name: $t = $init; })*
     };
 }
 #[cfg(loom)]
@@ -100,7 +104,7 @@ pub(crate) type IdCounter = std::sync::atomic::AtomicUsize;
 /// Loom's threads, plus `park_timeout`, which loom lacks.
 #[cfg(loom)]
 pub(crate) mod thread {
-    pub(crate) use loom::thread::{current, park, Builder, JoinHandle, Thread};
+    pub(crate) use loom::thread::{current, park, yield_now, Builder, JoinHandle, Thread};
 
     /// Parks without a timeout: with the frozen clock a timeout never
     /// expires, so the only way out is an `unpark` (or a spurious wake-up,

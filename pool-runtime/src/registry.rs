@@ -1,47 +1,49 @@
-//! Worker threads, their queues, and how they sleep and wake.
+//! A pool's shared state: its threads, its queues, and who is asleep.
 //!
-//! A pool has two lanes. The CPU lane has a fixed set of `threads` workers,
-//! started when the pool is built. The blocking lane starts with no thread
-//! and grows on demand, up to a cap, for tasks marked `blocking`; its threads
-//! retire after an idle timeout.
+//! A pool has two lanes. The **CPU lane** is a fixed set of `threads`
+//! workers started with the pool. Each has its own deque
+//! ([`crate::deque`]): work submitted on a worker (a `fork_join` half, a
+//! batch, a single task) goes there, newest first for the worker itself and
+//! oldest first for thieves. Work submitted from any other thread goes to
+//! the pool's **injector**, a lock-free FIFO, so that one worker starts
+//! outside work in the order it was submitted. A waiting worker that has to
+//! look through the injector for work it may run (see [`crate::worker`])
+//! moves what it may not run to the **deferred** queue, which every worker
+//! empties before the injector, so that the order of outside work is kept.
 //!
-//! Each lane is a FIFO of jobs (whole batches) behind one mutex, plus the
-//! list of its sleeping threads behind the same mutex, so a submitter that
-//! pushes a job and a worker that decides to sleep cannot miss each other.
-//! The CPU lane also has a lock-free FIFO, `singles`, for jobs of one task
-//! submitted while nothing waits on the locked queue: a task submitted on
-//! its own is the common case of `apply_async` in a loop, and the lane's
-//! mutex, shared with every worker, was most of its cost.
+//! The **blocking lane** starts with no thread and grows on demand, up to a
+//! cap, for batches marked `blocking`; its threads retire after an idle
+//! timeout. Its queue and its sleepers sit behind one mutex, so a
+//! submitter and a thread going to sleep cannot miss each other.
+//!
+//! This module holds the state and the thread management; the CPU
+//! workers' loop, stealing and waiting live in [`crate::worker`], and how
+//! workers sleep in [`crate::sleep`].
 //!
 //! ## Memory ordering
 //!
-//! Job queues and sleeper lists are only touched under the lane mutex, which
-//! orders them. `Lane::queued` is a `Relaxed` hint read by spinning workers
-//! only to decide whether to take the lock; a stale value costs a lock, never
-//! a lost wake-up. A sleeper's `woken` flag is set with `Release` by the
-//! thread that removed it from the sleeper list (under the lock) and read
-//! with `Acquire` by the sleeper after `park` returns, since `park` may wake
-//! spuriously.
-//!
-//! `singles` is pushed without the lock, so a submitter and a worker going
-//! to sleep meet through a store-buffering hand-shake instead: the submitter
-//! pushes, then reads `sleeping`; the worker raises `sleeping`, then reads
-//! `singles`; a `SeqCst` fence between each one's write and read makes at
-//! least one of them see the other (see `Registry::push_single`). The loom
-//! models fail if either fence is removed.
+//! Queuing CPU work publishes it (a deque push, an injector push), fences
+//! (`SeqCst`), then reads the sleepers (see [`crate::sleep`]). The blocking
+//! lane's queue and sleepers are only touched under its mutex. A blocking
+//! sleeper's `woken` flag is set with `Release` by the thread that took it
+//! off the sleeper list (under the lock) and read with `Acquire` after
+//! `park` returns.
 
 use std::cell::Cell;
 use std::collections::VecDeque;
 use std::fmt;
 use std::time::Duration;
 
+use crate::deque::Deque;
 use crate::error::{BuildError, TaskErrorKind};
-use crate::job::JobRef;
+use crate::job::{JobRef, UnitRef};
+use crate::lineage;
 use crate::primitive::thread::{self, JoinHandle, Thread};
 use crate::primitive::{
-    fence, lock, mpsc, thread_local, Arc, AtomicBool, AtomicUsize, Backoff, IdCounter, Injector,
-    Instant, Mutex, Ordering,
+    fence, lock, mpsc, thread_local, Arc, AtomicBool, AtomicUsize, IdCounter, Injector, Instant,
+    Mutex, Ordering,
 };
+use crate::sleep::{Parker, Sleep};
 use crate::unwind;
 
 /// A hook run on each worker thread, given the thread's index.
@@ -61,108 +63,42 @@ pub(crate) struct Config {
 static NEXT_REGISTRY_ID: IdCounter = IdCounter::new(1);
 
 thread_local! {
-    /// The id of the registry whose worker this thread is (0: none).
-    static CURRENT_REGISTRY: Cell<usize> = const { Cell::new(0) };
+    /// The registry whose thread this is, on either lane (null: none). Set
+    /// by the thread's main, which holds the registry, until it returns.
+    static CURRENT_REGISTRY: Cell<*const Registry> = const { Cell::new(std::ptr::null()) };
 }
 
-/// Which lane a job is queued on.
+/// Which lane a unit is queued on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum LaneKind {
     Cpu,
     Blocking,
 }
 
-struct Sleeper {
-    thread: Thread,
-    woken: AtomicBool,
+/// What other threads see of one CPU worker.
+pub(crate) struct WorkerShared {
+    pub(crate) deque: Deque,
+    pub(crate) parker: Parker,
 }
 
-#[derive(Default)]
-struct LaneState {
-    jobs: VecDeque<JobRef>,
-    sleepers: Vec<Arc<Sleeper>>,
-    /// Blocking lane only: threads alive (running or sleeping).
-    live: usize,
-}
+/// The main function of a CPU worker, given its registry and index
+/// ([`crate::worker::main_loop`]; a pointer, so that this module does not
+/// depend on the one above it).
+pub(crate) type CpuMain = fn(Arc<Registry>, usize);
 
-impl LaneState {
-    /// Drops exhausted jobs from the front; returns the first job with work.
-    fn front_with_work(&mut self, queued: &AtomicUsize) -> Option<JobRef> {
-        while let Some(job) = self.jobs.front() {
-            if job.has_unclaimed() {
-                return Some(job.clone());
-            }
-            self.jobs.pop_front();
-            queued.fetch_sub(1, Ordering::Relaxed);
-        }
-        None
-    }
-
-    /// Takes up to `n` sleepers off the list, marked woken; `sleeping`
-    /// is their lane's mirror of the list's length.
-    fn take_sleepers(&mut self, n: usize, sleeping: &AtomicUsize) -> Vec<Arc<Sleeper>> {
-        let keep = self.sleepers.len().saturating_sub(n);
-        let woken = self.sleepers.split_off(keep);
-        sleeping.fetch_sub(woken.len(), Ordering::SeqCst);
-        for sleeper in &woken {
-            sleeper.woken.store(true, Ordering::Release);
-        }
-        woken
-    }
-}
-
-struct Lane {
-    state: Mutex<LaneState>,
-    queued: AtomicUsize,
-    /// Threads spinning for work right now: a submission leaves that much
-    /// work to them instead of waking sleepers.
-    spinning: AtomicUsize,
-    /// CPU lane only: jobs of one task, queued without the lock (see
-    /// `push_single`).
-    singles: Injector<JobRef>,
-    /// How many threads are in `state.sleepers`; changed only under the
-    /// lock, read without it by `push_single`.
-    sleeping: AtomicUsize,
-}
-
-impl Lane {
-    fn new() -> Lane {
-        Lane {
-            state: Mutex::new(LaneState::default()),
-            queued: AtomicUsize::new(0),
-            spinning: AtomicUsize::new(0),
-            singles: Injector::new(),
-            sleeping: AtomicUsize::new(0),
-        }
-    }
-
-    /// Whether a spinning thread should look for work.
-    fn may_have_work(&self) -> bool {
-        self.queued.load(Ordering::Relaxed) > 0 || !self.singles.is_empty()
-    }
-
-    /// Wakes one sleeper if nobody spins: the wake-up a submission (or a
-    /// worker that saw more work behind what it took) owes the lane.
-    fn wake_one_unless_spinning(&self) {
-        if self.sleeping.load(Ordering::SeqCst) == 0 || self.spinning.load(Ordering::SeqCst) > 0 {
-            return;
-        }
-        let woken = lock(&self.state).take_sleepers(1, &self.sleeping);
-        for sleeper in woken {
-            sleeper.thread.unpark();
-        }
-    }
-}
-
-/// The shared state of one pool: its lanes, its threads, its lifecycle.
+/// The shared state of one pool.
 pub(crate) struct Registry {
     id: usize,
     config: Config,
-    cpu: Lane,
-    blocking: Lane,
+    pub(crate) workers: Box<[WorkerShared]>,
+    pub(crate) injector: Injector<JobRef>,
+    deferred: Mutex<VecDeque<JobRef>>,
+    deferred_len: AtomicUsize,
+    pub(crate) sleep: Sleep,
+    blocking: BlockingLane,
     /// `Pool` handles plus scopes currently open; at zero the threads exit.
     users: AtomicUsize,
-    terminating: AtomicBool,
+    pub(crate) terminating: AtomicBool,
     broken: Mutex<Option<String>>,
     is_broken: AtomicBool,
     join_handles: Mutex<Vec<JoinHandle<()>>>,
@@ -180,45 +116,78 @@ impl fmt::Debug for Registry {
 
 impl Registry {
     /// Starts the CPU workers and waits until each ran its start hook.
-    pub(crate) fn start(config: Config) -> Result<Arc<Registry>, BuildError> {
+    pub(crate) fn start(config: Config, cpu_main: CpuMain) -> Result<Arc<Registry>, BuildError> {
         if config.threads == 0 {
             return Err(BuildError::ZeroThreads);
         }
         unwind::install_location_hook();
         let threads = config.threads;
+        // Threads first, so that each worker's parker can hold its thread;
+        // each waits for the registry before it does anything.
+        let (started_tx, started) = mpsc::channel::<Result<(), BuildError>>();
+        let mut handles = Vec::with_capacity(threads);
+        let mut registry_txs = Vec::with_capacity(threads);
+        for index in 0..threads {
+            let (registry_tx, registry_rx) = mpsc::channel::<Arc<Registry>>();
+            let started_tx = started_tx.clone();
+            let spawned = spawn_thread(&config, index, move || {
+                let Ok(registry) = registry_rx.recv() else {
+                    return;
+                };
+                let _marked = registry.mark_current_thread();
+                let hook = registry.run_start_hook(index);
+                let ok = hook.is_ok();
+                let _ = started_tx.send(hook);
+                if ok {
+                    cpu_main(registry, index);
+                }
+            });
+            match spawned {
+                Ok(handle) => {
+                    handles.push(handle);
+                    registry_txs.push(registry_tx);
+                }
+                Err(error) => {
+                    // The threads already started see their channel close
+                    // and leave.
+                    drop(registry_txs);
+                    for handle in handles {
+                        let _ = handle.join();
+                    }
+                    return Err(error);
+                }
+            }
+        }
+        drop(started_tx);
+        let workers = handles
+            .iter()
+            .map(|handle| WorkerShared {
+                deque: Deque::new(),
+                parker: Parker::new(handle.thread().clone()),
+            })
+            .collect();
         let registry = Arc::new(Registry {
             id: NEXT_REGISTRY_ID.fetch_add(1, Ordering::Relaxed),
             config,
-            cpu: Lane::new(),
-            blocking: Lane::new(),
+            workers,
+            injector: Injector::new(),
+            deferred: Mutex::new(VecDeque::new()),
+            deferred_len: AtomicUsize::new(0),
+            sleep: Sleep::new(),
+            blocking: BlockingLane::new(),
             users: AtomicUsize::new(1),
             terminating: AtomicBool::new(false),
             broken: Mutex::new(None),
             is_broken: AtomicBool::new(false),
-            join_handles: Mutex::new(Vec::new()),
+            join_handles: Mutex::new(handles),
             next_thread_index: AtomicUsize::new(threads),
         });
-        let (tx, rx) = mpsc::channel::<Result<(), BuildError>>();
-        for index in 0..threads {
-            let tx = tx.clone();
-            let worker_registry = registry.clone();
-            let spawned = registry.spawn_thread(index, move || {
-                let started = worker_registry.run_start_hook(index);
-                let ok = started.is_ok();
-                let _ = tx.send(started);
-                if ok {
-                    worker_registry.cpu_main();
-                }
-            });
-            if let Err(err) = spawned {
-                registry.shut_down_after_failed_start();
-                return Err(err);
-            }
+        for tx in registry_txs {
+            let _ = tx.send(registry.clone());
         }
-        drop(tx);
         let mut failure = None;
         for _ in 0..threads {
-            match rx.recv() {
+            match started.recv() {
                 Ok(Ok(())) => {}
                 Ok(Err(err)) => {
                     failure.get_or_insert(err);
@@ -227,58 +196,12 @@ impl Registry {
             }
         }
         if let Some(err) = failure {
-            registry.shut_down_after_failed_start();
+            registry.users.store(0, Ordering::SeqCst);
+            registry.terminate_threads();
+            registry.join_threads();
             return Err(err);
         }
         Ok(registry)
-    }
-
-    fn shut_down_after_failed_start(&self) {
-        self.users.store(0, Ordering::SeqCst);
-        self.terminate_threads();
-        self.join_threads();
-    }
-
-    fn spawn_thread(
-        &self,
-        index: usize,
-        main: impl FnOnce() + Send + 'static,
-    ) -> Result<(), BuildError> {
-        let mut builder = thread::Builder::new();
-        if let Some(prefix) = &self.config.thread_name {
-            builder = builder.name(format!("{prefix}-{index}"));
-        } else {
-            builder = builder.name(format!("poolscope-{index}"));
-        }
-        if let Some(size) = self.config.stack_size {
-            builder = builder.stack_size(size);
-        }
-        let id = self.id;
-        let exit_hook = self.config.on_exit.clone();
-        let handle = builder
-            .spawn(move || {
-                CURRENT_REGISTRY.with(|current| current.set(id));
-                main();
-                if let Some(hook) = exit_hook {
-                    // An exit hook that panics must not take the pool down
-                    // with it; the thread is leaving anyway.
-                    if let Err(payload) =
-                        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| hook(index)))
-                    {
-                        eprintln!(
-                            "poolscope: the thread exit hook panicked on worker {index}: {}",
-                            unwind::message(&*payload)
-                        );
-                    }
-                }
-                CURRENT_REGISTRY.with(|current| current.set(0));
-            })
-            .map_err(|source| BuildError::Spawn {
-                thread: index,
-                source,
-            })?;
-        lock(&self.join_handles).push(handle);
-        Ok(())
     }
 
     fn run_start_hook(&self, index: usize) -> Result<(), BuildError> {
@@ -293,13 +216,32 @@ impl Registry {
         })
     }
 
+    pub(crate) fn id(&self) -> usize {
+        self.id
+    }
+
     pub(crate) fn threads(&self) -> usize {
         self.config.threads
     }
 
-    /// Whether the calling thread is one of this pool's workers (either lane).
-    pub(crate) fn is_current_worker(&self) -> bool {
-        CURRENT_REGISTRY.with(|current| current.get() == self.id)
+    /// Whether the calling thread is one of this pool's threads (either lane).
+    pub(crate) fn is_current_thread(&self) -> bool {
+        CURRENT_REGISTRY.with(|current| std::ptr::eq(current.get(), self))
+    }
+
+    /// The pool whose thread (on either lane) the calling thread is.
+    pub(crate) fn of_current_thread() -> Option<Arc<Registry>> {
+        let registry = CURRENT_REGISTRY.with(Cell::get);
+        if registry.is_null() {
+            return None;
+        }
+        // SAFETY: set by the thread's main from the `Arc` it holds until it
+        // returns (see `mark_current_thread`), so the registry is alive and
+        // the pointer came from `Arc::as_ptr` of that `Arc`.
+        Some(unsafe {
+            Arc::increment_strong_count(registry);
+            Arc::from_raw(registry)
+        })
     }
 
     pub(crate) fn broken_reason(&self) -> Option<String> {
@@ -309,92 +251,156 @@ impl Registry {
         lock(&self.broken).clone()
     }
 
-    /// Queues a job of `tasks` tasks and wakes as many threads as it can use.
-    pub(crate) fn push(self: &Arc<Self>, job: JobRef, tasks: usize, kind: LaneKind) {
-        // While no job waits on the locked queue, a single task skips it.
-        // Behind a queued job it waits its turn there instead, so that jobs
-        // start in the order they were submitted: workers take singles
-        // before queued jobs, and a submitter that queued a job sees
-        // `queued` non-zero until that job has started.
-        if kind == LaneKind::Cpu && tasks == 1 && self.cpu.queued.load(Ordering::Relaxed) == 0 {
-            self.push_single(job);
+    pub(crate) fn is_broken(&self) -> bool {
+        self.is_broken.load(Ordering::Acquire)
+    }
+
+    /// Queues a unit of `tasks` tasks: CPU units `min(tasks, threads)`
+    /// times, so that as many workers can take a share at once, on the
+    /// calling worker's deque (`own`) or else in the injector.
+    pub(crate) fn push_unit(
+        self: &Arc<Self>,
+        unit: &UnitRef,
+        tasks: usize,
+        lane: LaneKind,
+        own: Option<usize>,
+    ) {
+        if lane == LaneKind::Blocking {
+            self.push_blocking(unit.clone(), tasks);
             return;
         }
-        let lane = self.lane(kind);
-        let (wake, spawn) = {
-            let mut state = lock(&lane.state);
-            state.jobs.push_back(job);
-            lane.queued.fetch_add(1, Ordering::Relaxed);
-            // A spinning thread re-checks the queue under this lock before it
-            // sleeps, so leaving work to spinners cannot strand it.
-            let spinning = lane.spinning.load(Ordering::SeqCst);
-            let wake = state.take_sleepers(tasks.saturating_sub(spinning), &lane.sleeping);
-            let mut spawn = 0;
-            if kind == LaneKind::Blocking {
-                let missing = tasks.saturating_sub(spinning + wake.len());
-                let room = self.config.max_blocking_threads.saturating_sub(state.live);
-                spawn = missing.min(room);
-                state.live += spawn;
+        let copies = tasks.min(self.threads()).max(1);
+        let bloom = unit.node().bloom;
+        for _ in 0..copies {
+            // SAFETY: the clone is an owned reference, given to the queue.
+            let job = unsafe { JobRef::from_raw(unit.clone().into_raw()) };
+            match own {
+                Some(index) => {
+                    if let Err(job) = self.workers[index].deque.push(job, bloom) {
+                        self.injector.push(job);
+                    }
+                }
+                None => self.injector.push(job),
             }
-            (wake, spawn)
-        };
-        for sleeper in wake {
-            sleeper.thread.unpark();
         }
-        for _ in 0..spawn {
-            self.spawn_blocking_thread();
-        }
-    }
-
-    /// Queues a job of one task on the CPU lane without taking the lane's
-    /// lock, and wakes a sleeper only if no thread spins.
-    ///
-    /// The hand-shake with `sleep`: this pushes, then (`SeqCst` fence) reads
-    /// `sleeping` and `spinning`; a thread going to sleep stops spinning,
-    /// raises `sleeping`, then (`SeqCst` fence) looks at `singles`. In the
-    /// single total order of the two fences, either the sleeper's comes
-    /// second and it sees the job, or this thread's comes second and it
-    /// sees the sleeper counted and the spinner gone, and wakes it.
-    fn push_single(&self, job: JobRef) {
-        let lane = &self.cpu;
-        lane.singles.push(job);
         fence(Ordering::SeqCst);
-        lane.wake_one_unless_spinning();
+        self.wake_idle(copies);
+        self.wake_waiters_above_current();
     }
 
-    fn lane(&self, kind: LaneKind) -> &Lane {
-        match kind {
-            LaneKind::Cpu => &self.cpu,
-            LaneKind::Blocking => &self.blocking,
+    /// Puts a job in the injector (a `fork_join` run for a thread outside
+    /// the pool) and wakes a worker for it.
+    pub(crate) fn inject(&self, job: JobRef) {
+        self.injector.push(job);
+        fence(Ordering::SeqCst);
+        self.wake_idle(1);
+        self.wake_waiters_above_current();
+    }
+
+    /// After a `fork_join` half was pushed: wakes an idle worker to steal it,
+    /// and waiting workers that may run it. Reads the sleepers without a
+    /// fence (see [`crate::sleep`]): a missed wake costs parallelism only,
+    /// since the half's caller runs it if nobody takes it.
+    pub(crate) fn notify_new_fork(&self) {
+        let sleep = &self.sleep;
+        if sleep.idle.load(Ordering::Relaxed) > 0 && sleep.spinning.load(Ordering::Relaxed) == 0 {
+            self.wake_idle(1);
+        }
+        if sleep.waiting.load(Ordering::Relaxed) > 0 {
+            self.wake_waiters_above_current();
         }
     }
 
-    fn spawn_blocking_thread(self: &Arc<Self>) {
-        let index = self.next_thread_index.fetch_add(1, Ordering::Relaxed);
-        let registry = self.clone();
-        let spawned = self.spawn_thread(index, move || match registry.run_start_hook(index) {
-            Ok(()) => registry.blocking_main(),
-            Err(err) => {
-                lock(&registry.blocking.state).live -= 1;
-                registry.break_pool(err.to_string());
-            }
-        });
-        if let Err(err) = spawned {
-            let live = {
-                let mut state = lock(&self.blocking.state);
-                state.live -= 1;
-                state.live
-            };
-            if live == 0 {
-                // Nobody is left to run blocking tasks: fail them rather than
-                // let their waits hang.
-                self.break_pool(format!("no blocking-lane thread could be started: {err}"));
+    /// Wakes up to `n` idle sleepers, less the workers spinning for work.
+    /// The caller has fenced after publishing the work.
+    pub(crate) fn wake_idle(&self, n: usize) {
+        if self.sleep.idle.load(Ordering::SeqCst) == 0 {
+            return;
+        }
+        let n = n.saturating_sub(self.sleep.spinning.load(Ordering::SeqCst));
+        for index in self.sleep.take_idle(n) {
+            self.workers[index].parker.wake();
+        }
+    }
+
+    /// Wakes the workers asleep inside a wait for work that the calling
+    /// thread's current work descends from: they may run what it just
+    /// queued. The caller has published the work (and fenced, for units).
+    pub(crate) fn wake_waiters_above_current(&self) {
+        if self.sleep.waiting.load(Ordering::SeqCst) == 0 {
+            return;
+        }
+        let Some(mut header) = lineage::current() else {
+            return;
+        };
+        loop {
+            // SAFETY: the current context is alive while current, and a live
+            // node's chain is alive (see `crate::lineage`).
+            let node = unsafe { lineage::node_of(header).as_ref() };
+            node.wake_sleepers(&|bit| self.wake_worker_bit(bit));
+            match &node.parent {
+                Some(parent) => header = parent.header(),
+                None => return,
             }
         }
     }
 
-    /// Marks the pool broken and fails every task still queued, so that
-    /// every wait returns and every later submission is refused.
+    /// Wakes the worker(s) of bit `bit` of a node's `sleeping` mask.
+    pub(crate) fn wake_worker_bit(&self, bit: u32) {
+        let bit = bit as usize;
+        if bit < 63 {
+            if let Some(worker) = self.workers.get(bit) {
+                worker.parker.wake();
+            }
+        } else {
+            for worker in self.workers.iter().skip(63) {
+                worker.parker.wake();
+            }
+        }
+    }
+
+    /// Whether any queue may hold CPU work (a hint: a stale answer costs a
+    /// look or a nap, never a lost job, see [`crate::sleep`]).
+    pub(crate) fn may_have_work(&self) -> bool {
+        !self.injector.is_empty()
+            || self.deferred_len.load(Ordering::Relaxed) > 0
+            || self.workers.iter().any(|worker| !worker.deque.is_empty())
+    }
+
+    /// Takes the oldest deferred job, if any.
+    pub(crate) fn pop_deferred(&self) -> Option<JobRef> {
+        if self.deferred_len.load(Ordering::Acquire) == 0 {
+            return None;
+        }
+        let mut deferred = lock(&self.deferred);
+        let job = deferred.pop_front();
+        self.deferred_len.store(deferred.len(), Ordering::Release);
+        job
+    }
+
+    /// Takes the oldest deferred job for which `accept` holds.
+    pub(crate) fn take_deferred(&self, accept: &dyn Fn(&JobRef) -> bool) -> Option<JobRef> {
+        if self.deferred_len.load(Ordering::Acquire) == 0 {
+            return None;
+        }
+        let mut deferred = lock(&self.deferred);
+        let position = deferred.iter().position(accept)?;
+        let job = deferred.remove(position);
+        self.deferred_len.store(deferred.len(), Ordering::Release);
+        job
+    }
+
+    /// Keeps an injector job that a waiting worker may not run for the
+    /// workers that may, ahead of the rest of the injector.
+    pub(crate) fn defer(&self, job: JobRef) {
+        let mut deferred = lock(&self.deferred);
+        deferred.push_back(job);
+        self.deferred_len.store(deferred.len(), Ordering::Release);
+    }
+
+    /// Marks the pool broken and fails every unit still queued outside a
+    /// worker, so that every wait returns and every later submission is
+    /// refused (units in workers' deques fail when a worker takes them).
     pub(crate) fn break_pool(&self, reason: String) {
         {
             let mut broken = lock(&self.broken);
@@ -403,167 +409,29 @@ impl Registry {
             }
         }
         self.is_broken.store(true, Ordering::Release);
-        for lane in [&self.cpu, &self.blocking] {
-            let mut jobs: Vec<JobRef> = {
-                let mut state = lock(&lane.state);
-                lane.queued.store(0, Ordering::Relaxed);
-                state.jobs.drain(..).collect()
-            };
-            while let Some(job) = lane.singles.pop() {
-                jobs.push(job);
-            }
-            for job in jobs {
-                job.fail_unclaimed(TaskErrorKind::PoolBroken {
-                    reason: reason.clone(),
-                });
+        let kind = TaskErrorKind::PoolBroken { reason };
+        for unit in self.blocking.drain() {
+            unit.fail_unclaimed(kind.clone());
+        }
+        // CPU work in the shared queues: units fail; a `fork_join` run for an
+        // outside thread goes back to the workers, which still run.
+        let mut keep = Vec::new();
+        let mut jobs: Vec<JobRef> = lock(&self.deferred).drain(..).collect();
+        self.deferred_len.store(0, Ordering::Release);
+        while let Some(job) = self.injector.pop() {
+            jobs.push(job);
+        }
+        for job in jobs {
+            if is_unit(&job) {
+                // SAFETY: a queued unit reference owns one count.
+                let unit = unsafe { UnitRef::from_owned(job.into_raw()) };
+                unit.fail_unclaimed(kind.clone());
+            } else {
+                keep.push(job);
             }
         }
-    }
-
-    fn cpu_main(&self) {
-        let me = Arc::new(Sleeper {
-            thread: thread::current(),
-            woken: AtomicBool::new(false),
-        });
-        let lane = &self.cpu;
-        loop {
-            // Singles first: they were all submitted before whatever waits
-            // on the locked queue (see `push`).
-            if let Some(job) = self.take_single() {
-                job.run();
-                continue;
-            }
-            let (job, wake) = {
-                let mut state = lock(&lane.state);
-                let job = state.front_with_work(&lane.queued);
-                // A push leaves as many tasks to spinning workers as there
-                // are spinners, but two pushes can count the same spinner,
-                // and a spinner takes only the front job: whatever waits
-                // behind it goes to a sleeper now, not when this job is done
-                // (which may be never, if this job waits for that one).
-                let more = job.is_some() && state.jobs.iter().skip(1).any(|j| j.has_unclaimed());
-                let wake = if more {
-                    state.take_sleepers(1, &lane.sleeping)
-                } else {
-                    Vec::new()
-                };
-                (job, wake)
-            };
-            for sleeper in wake {
-                sleeper.thread.unpark();
-            }
-            if let Some(job) = job {
-                job.run();
-                continue;
-            }
-            // A single pushed since the look above is found by the spin,
-            // or by the sleeper's last look.
-            if self.spin_for_work(lane) {
-                continue;
-            }
-            if !self.sleep(lane, &me, None) {
-                return;
-            }
-        }
-    }
-
-    /// Takes a single-task job; if more wait behind it and no thread spins,
-    /// wakes a sleeper for them (a push counts spinners, and two pushes can
-    /// count the same one).
-    fn take_single(&self) -> Option<JobRef> {
-        let lane = &self.cpu;
-        let job = lane.singles.pop()?;
-        if !lane.singles.is_empty() {
-            lane.wake_one_unless_spinning();
-        }
-        Some(job)
-    }
-
-    fn blocking_main(&self) {
-        let me = Arc::new(Sleeper {
-            thread: thread::current(),
-            woken: AtomicBool::new(false),
-        });
-        loop {
-            let job = lock(&self.blocking.state).front_with_work(&self.blocking.queued);
-            if let Some(job) = job {
-                job.run();
-                continue;
-            }
-            if !self.sleep(&self.blocking, &me, Some(self.config.blocking_idle_timeout)) {
-                return;
-            }
-        }
-    }
-
-    /// Spins briefly; returns true as soon as the lane may have work.
-    fn spin_for_work(&self, lane: &Lane) -> bool {
-        lane.spinning.fetch_add(1, Ordering::SeqCst);
-        let backoff = Backoff::new();
-        let mut found = false;
-        while !backoff.is_completed() {
-            if lane.may_have_work() {
-                found = true;
-                break;
-            }
-            backoff.snooze();
-        }
-        lane.spinning.fetch_sub(1, Ordering::SeqCst);
-        found
-    }
-
-    /// Parks until woken for work. Returns false when the thread should exit
-    /// (the pool is shutting down, or a blocking thread idled out).
-    fn sleep(&self, lane: &Lane, me: &Arc<Sleeper>, idle_timeout: Option<Duration>) -> bool {
-        {
-            let mut state = lock(&lane.state);
-            if state.front_with_work(&lane.queued).is_some() {
-                return true;
-            }
-            // Counted before the last look at `singles`: see `push_single`.
-            // Also before exiting, a worker empties `singles`, even of jobs
-            // already run by a waiter that helped: a queued job holds its
-            // scope, which holds this registry.
-            lane.sleeping.fetch_add(1, Ordering::SeqCst);
-            fence(Ordering::SeqCst);
-            if !lane.singles.is_empty() {
-                lane.sleeping.fetch_sub(1, Ordering::SeqCst);
-                return true;
-            }
-            if self.terminating.load(Ordering::SeqCst) {
-                lane.sleeping.fetch_sub(1, Ordering::SeqCst);
-                if idle_timeout.is_some() {
-                    state.live -= 1;
-                }
-                return false;
-            }
-            // Not in the list (whoever woke it last removed it), so nobody
-            // else writes `woken` until it is pushed below.
-            me.woken.store(false, Ordering::Relaxed);
-            state.sleepers.push(me.clone());
-        }
-        let deadline = idle_timeout.map(|timeout| Instant::now() + timeout);
-        loop {
-            if me.woken.load(Ordering::Acquire) {
-                return true;
-            }
-            match deadline {
-                None => thread::park(),
-                Some(deadline) => {
-                    let now = Instant::now();
-                    if now >= deadline {
-                        let mut state = lock(&lane.state);
-                        if me.woken.load(Ordering::Acquire) {
-                            return true;
-                        }
-                        state.sleepers.retain(|s| !Arc::ptr_eq(s, me));
-                        lane.sleeping.fetch_sub(1, Ordering::SeqCst);
-                        state.live -= 1;
-                        return false;
-                    }
-                    thread::park_timeout(deadline - now);
-                }
-            }
+        for job in keep {
+            self.injector.push(job);
         }
     }
 
@@ -585,22 +453,21 @@ impl Registry {
 
     fn terminate_threads(&self) {
         self.terminating.store(true, Ordering::SeqCst);
-        for lane in [&self.cpu, &self.blocking] {
-            let sleepers = {
-                let mut state = lock(&lane.state);
-                let n = state.sleepers.len();
-                state.take_sleepers(n, &lane.sleeping)
-            };
-            for sleeper in sleepers {
-                sleeper.thread.unpark();
-            }
+        for index in self.sleep.take_all_idle() {
+            self.workers[index].parker.wake();
         }
+        for worker in self.workers.iter() {
+            // A worker between looking for work and sleeping: the token makes
+            // its park return.
+            worker.parker.wake();
+        }
+        self.blocking.wake_all();
     }
 
     /// Waits for every thread of the pool to exit, unless called from one of
     /// them (which could never see itself exit).
     pub(crate) fn join_threads(&self) {
-        if self.is_current_worker() {
+        if self.is_current_thread() {
             return;
         }
         loop {
@@ -611,6 +478,252 @@ impl Registry {
             for handle in handles {
                 let _ = handle.join();
             }
+        }
+    }
+
+    // ----- the blocking lane -----
+
+    fn push_blocking(self: &Arc<Self>, unit: UnitRef, tasks: usize) {
+        let spawn = self
+            .blocking
+            .push(unit, tasks, self.config.max_blocking_threads);
+        for _ in 0..spawn {
+            self.spawn_blocking_thread();
+        }
+    }
+
+    fn spawn_blocking_thread(self: &Arc<Self>) {
+        let index = self.next_thread_index.fetch_add(1, Ordering::Relaxed);
+        let registry = self.clone();
+        let spawned = spawn_thread(&self.config, index, move || {
+            let _marked = registry.mark_current_thread();
+            match registry.run_start_hook(index) {
+                Ok(()) => registry.blocking_main(),
+                Err(err) => {
+                    registry.blocking.thread_gone();
+                    registry.break_pool(err.to_string());
+                }
+            }
+        });
+        match spawned {
+            Ok(handle) => lock(&self.join_handles).push(handle),
+            Err(err) => {
+                if self.blocking.thread_gone() == 0 {
+                    // Nobody is left to run blocking tasks: fail them rather
+                    // than let their waits hang.
+                    self.break_pool(format!("no blocking-lane thread could be started: {err}"));
+                }
+            }
+        }
+    }
+
+    fn blocking_main(&self) {
+        let me = Arc::new(BlockingSleeper {
+            thread: thread::current(),
+            woken: AtomicBool::new(false),
+        });
+        loop {
+            if let Some(unit) = self.blocking.front_with_work() {
+                unit.run_here();
+                continue;
+            }
+            if !self
+                .blocking
+                .sleep(&me, &self.terminating, self.config.blocking_idle_timeout)
+            {
+                return;
+            }
+        }
+    }
+
+    /// Marks the calling thread as one of this pool's until the guard drops
+    /// (called first thing by each pool thread).
+    fn mark_current_thread(self: &Arc<Self>) -> Marked {
+        CURRENT_REGISTRY.with(|current| current.set(Arc::as_ptr(self)));
+        Marked
+    }
+}
+
+/// Unmarks a pool thread when its main returns.
+struct Marked;
+
+impl Drop for Marked {
+    fn drop(&mut self) {
+        CURRENT_REGISTRY.with(|current| current.set(std::ptr::null()));
+    }
+}
+
+/// Whether a queued job is a unit (a batch or a single task) rather than a
+/// `fork_join` half.
+fn is_unit(job: &JobRef) -> bool {
+    // SAFETY: a queued job is alive.
+    unsafe { (*job.header().as_ptr()).vtable.unit.is_some() }
+}
+
+/// Spawns a pool thread that runs `main`, then the exit hook.
+fn spawn_thread(
+    config: &Config,
+    index: usize,
+    main: impl FnOnce() + Send + 'static,
+) -> Result<JoinHandle<()>, BuildError> {
+    let mut builder = thread::Builder::new();
+    if let Some(prefix) = &config.thread_name {
+        builder = builder.name(format!("{prefix}-{index}"));
+    } else {
+        builder = builder.name(format!("poolscope-{index}"));
+    }
+    if let Some(size) = config.stack_size {
+        builder = builder.stack_size(size);
+    }
+    let exit_hook = config.on_exit.clone();
+    builder
+        .spawn(move || {
+            main();
+            if let Some(hook) = exit_hook {
+                // An exit hook that panics must not take the pool down with
+                // it; the thread is leaving anyway.
+                if let Err(payload) =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| hook(index)))
+                {
+                    eprintln!(
+                        "poolscope: the thread exit hook panicked on worker {index}: {}",
+                        unwind::message(&*payload)
+                    );
+                }
+            }
+        })
+        .map_err(|source| BuildError::Spawn {
+            thread: index,
+            source,
+        })
+}
+
+// ----- the blocking lane's queue and sleepers -----
+
+struct BlockingSleeper {
+    thread: Thread,
+    woken: AtomicBool,
+}
+
+#[derive(Default)]
+struct BlockingState {
+    units: VecDeque<UnitRef>,
+    sleepers: Vec<Arc<BlockingSleeper>>,
+    /// Threads alive (running or sleeping).
+    live: usize,
+}
+
+struct BlockingLane {
+    state: Mutex<BlockingState>,
+}
+
+impl BlockingLane {
+    fn new() -> BlockingLane {
+        BlockingLane {
+            state: Mutex::new(BlockingState::default()),
+        }
+    }
+
+    /// Queues a unit; wakes sleepers for its tasks and returns how many
+    /// threads to start (counted as live already).
+    fn push(&self, unit: UnitRef, tasks: usize, max_threads: usize) -> usize {
+        let (woken, spawn) = {
+            let mut state = lock(&self.state);
+            state.units.push_back(unit);
+            let keep = state.sleepers.len().saturating_sub(tasks);
+            let woken = state.sleepers.split_off(keep);
+            for sleeper in &woken {
+                sleeper.woken.store(true, Ordering::Release);
+            }
+            let missing = tasks.saturating_sub(woken.len());
+            let room = max_threads.saturating_sub(state.live);
+            let spawn = missing.min(room);
+            state.live += spawn;
+            (woken, spawn)
+        };
+        for sleeper in woken {
+            sleeper.thread.unpark();
+        }
+        spawn
+    }
+
+    /// Drops exhausted units from the front; returns the first with work.
+    fn front_with_work(&self) -> Option<UnitRef> {
+        let mut state = lock(&self.state);
+        while let Some(unit) = state.units.front() {
+            if unit.has_unclaimed() {
+                return Some(unit.clone());
+            }
+            state.units.pop_front();
+        }
+        None
+    }
+
+    fn drain(&self) -> Vec<UnitRef> {
+        lock(&self.state).units.drain(..).collect()
+    }
+
+    /// A thread is gone (it failed to start); returns how many are left.
+    fn thread_gone(&self) -> usize {
+        let mut state = lock(&self.state);
+        state.live -= 1;
+        state.live
+    }
+
+    fn wake_all(&self) {
+        let sleepers: Vec<Arc<BlockingSleeper>> = {
+            let mut state = lock(&self.state);
+            let sleepers: Vec<_> = state.sleepers.drain(..).collect();
+            for sleeper in &sleepers {
+                sleeper.woken.store(true, Ordering::Release);
+            }
+            sleepers
+        };
+        for sleeper in sleepers {
+            sleeper.thread.unpark();
+        }
+    }
+
+    /// Parks until woken for work. Returns false when the thread should exit
+    /// (the pool is shutting down, or the thread idled out).
+    fn sleep(
+        &self,
+        me: &Arc<BlockingSleeper>,
+        terminating: &AtomicBool,
+        idle_timeout: Duration,
+    ) -> bool {
+        {
+            let mut state = lock(&self.state);
+            if state.units.iter().any(|unit| unit.has_unclaimed()) {
+                return true;
+            }
+            // Read under the lock: `terminate_threads` sets it before it
+            // takes the lock to wake every sleeper.
+            if terminating.load(Ordering::SeqCst) {
+                state.live -= 1;
+                return false;
+            }
+            // Not in the list (whoever woke it last removed it), so nobody
+            // else writes `woken` until it is pushed below.
+            me.woken.store(false, Ordering::Relaxed);
+            state.sleepers.push(me.clone());
+        }
+        let deadline = Instant::now() + idle_timeout;
+        loop {
+            if me.woken.load(Ordering::Acquire) {
+                return true;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                let mut state = lock(&self.state);
+                if me.woken.load(Ordering::Acquire) {
+                    return true;
+                }
+                state.sleepers.retain(|s| !Arc::ptr_eq(s, me));
+                state.live -= 1;
+                return false;
+            }
+            thread::park_timeout(deadline - now);
         }
     }
 }

@@ -1,282 +1,27 @@
 //! Scopes: where tasks are submitted, and what waits for them.
+//!
+//! The state a scope shares with its work is in [`crate::scope_data`]; this
+//! module is the user's side: [`Scope`], [`BatchBuilder`], and
+//! [`run_scope`], which opens a scope and waits for it on every path.
 
 use std::borrow::Cow;
-use std::cell::RefCell;
 use std::fmt;
 use std::marker::PhantomData;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
-use crate::batch::{
-    Batch, BatchInner, CompletionCallback, DecrementOnDrop, Inputs, NoCallback, OnComplete,
-    Options, Task,
-};
+use crate::engine::{self, BatchInner, Inputs};
 use crate::error::{JoinError, SubmitError, TaskError, TaskErrorKind};
-use crate::job::{erase, Job, JobRef};
-use crate::primitive::{
-    instant_from_std, lock, seq_cst_hand_shake, thread_local, wait, Arc, AtomicBool, AtomicUsize,
-    Condvar, IdCounter, Mutex, Ordering,
-};
-use crate::registry::LaneKind;
+use crate::handle::{Batch, Task};
+use crate::join;
+use crate::lineage;
+use crate::options::{CompletionCallback, NoCallback, OnComplete, Options};
+use crate::primitive::{instant_from_std, Arc};
 use crate::registry::Registry;
+use crate::scope_data::ScopeData;
 use crate::stream::{Imap, ImapUnordered};
-use crate::unwind::{self, AbortOnUnwind};
-
-static NEXT_SCOPE_ID: IdCounter = IdCounter::new(1);
-
-thread_local! {
-    /// The scopes whose tasks this thread is running right now, innermost
-    /// last; lets `join()` refuse to wait for the task it is called from.
-    static RUNNING: RefCell<Vec<*const ScopeData>> = const { RefCell::new(Vec::new()) };
-}
-
-/// Marks the calling thread as running a task of a scope while alive.
-pub(crate) struct RunningScope(());
-
-impl RunningScope {
-    /// The caller keeps `scope` alive until the guard is dropped (it runs a
-    /// task of one of the scope's batches, which hold the scope).
-    pub(crate) fn enter(scope: &ScopeData) -> RunningScope {
-        RUNNING.with(|running| running.borrow_mut().push(scope));
-        RunningScope(())
-    }
-
-    /// Whether the calling code runs inside a task of `scope`: a task of it,
-    /// or of a scope opened (on whatever thread) inside one of its tasks.
-    /// Ancestry follows the task, not the thread, so a task of a nested
-    /// scope that another worker runs still counts.
-    fn is_running(scope: usize) -> bool {
-        RUNNING.with(|running| {
-            running.borrow().iter().any(|&entry| {
-                // SAFETY: every entry is kept alive by its guard's caller
-                // (see `enter`) until it is popped.
-                let entry = unsafe { &*entry };
-                entry.id == scope || entry.enclosing.contains(&scope)
-            })
-        })
-    }
-
-    /// The scopes the calling code runs inside, for a scope opened here.
-    fn enclosing() -> Vec<usize> {
-        RUNNING.with(|running| {
-            let mut ids = Vec::new();
-            for &entry in running.borrow().iter() {
-                // SAFETY: as in `is_running`.
-                let entry = unsafe { &*entry };
-                ids.push(entry.id);
-                ids.extend_from_slice(&entry.enclosing);
-            }
-            ids.sort_unstable();
-            ids.dedup();
-            ids
-        })
-    }
-}
-
-impl Drop for RunningScope {
-    fn drop(&mut self) {
-        RUNNING.with(|running| running.borrow_mut().pop());
-    }
-}
-
-struct ScopeState {
-    batches: Vec<JobRef>,
-    /// Batches before this index have no unclaimed task left.
-    help_from: usize,
-    /// Length at which the batch list is next pruned of settled batches.
-    prune_at: usize,
-    closed: bool,
-    drop_panics: Vec<String>,
-}
-
-/// The shared state of one scope, kept alive by its batches.
-///
-/// ## Memory ordering
-///
-/// `pending` counts batches submitted and not finished. Submission raises it
-/// under the state mutex, after checking `closed` under the same mutex, so a
-/// submission either happens before the close or is refused. The thread that
-/// finishes a batch's last task lowers it with `SeqCst` after its last touch
-/// of the batch's borrowed data, then takes the mutex to notify, so a waiter
-/// that saw a non-zero count under the mutex cannot miss the wake-up.
-pub(crate) struct ScopeData {
-    id: usize,
-    /// The scopes whose task opened this one, transitively: a task of this
-    /// scope is inside theirs too.
-    enclosing: Vec<usize>,
-    registry: Arc<Registry>,
-    pending: AtomicUsize,
-    /// Threads in `wait_all`; changed under the state mutex, read by
-    /// finishers without it.
-    waiters: AtomicUsize,
-    terminated: AtomicBool,
-    state: Mutex<ScopeState>,
-    changed: Condvar,
-}
-
-impl ScopeData {
-    fn new(registry: Arc<Registry>) -> ScopeData {
-        ScopeData {
-            id: NEXT_SCOPE_ID.fetch_add(1, Ordering::Relaxed),
-            enclosing: RunningScope::enclosing(),
-            registry,
-            pending: AtomicUsize::new(0),
-            waiters: AtomicUsize::new(0),
-            terminated: AtomicBool::new(false),
-            state: Mutex::new(ScopeState {
-                batches: Vec::new(),
-                help_from: 0,
-                prune_at: 64,
-                closed: false,
-                drop_panics: Vec::new(),
-            }),
-            changed: Condvar::new(),
-        }
-    }
-
-    pub(crate) fn registry(&self) -> &Arc<Registry> {
-        &self.registry
-    }
-
-    /// Drops `value`, keeping a panic in its destructor for the scope end.
-    pub(crate) fn drop_guarded<V>(&self, value: V) {
-        if !std::mem::needs_drop::<V>() {
-            return;
-        }
-        if let Err(payload) = catch_unwind(AssertUnwindSafe(move || drop(value))) {
-            let message = unwind::message(&*payload);
-            unwind::drop_payload(payload);
-            lock(&self.state).drop_panics.push(format!(
-                "a destructor panicked while dropping a task's closure, input or result: {message}"
-            ));
-        }
-    }
-
-    pub(crate) fn batch_finished(&self) {
-        if self.pending.fetch_sub(1, Ordering::SeqCst) == 1 {
-            // A waiter counts itself (under the mutex) before it reads
-            // `pending`: either it reads zero, or this read sees it counted.
-            // Taking the mutex to notify then waits until it sleeps on the
-            // condvar. Without waiters the mutex and the notification (a
-            // system call) are skipped, so finishers do not contend with
-            // submitters for the mutex.
-            seq_cst_hand_shake();
-            if self.waiters.load(Ordering::SeqCst) > 0 {
-                drop(lock(&self.state));
-                self.changed.notify_all();
-            }
-        }
-    }
-
-    fn close(&self) {
-        lock(&self.state).closed = true;
-    }
-
-    fn is_closed(&self) -> bool {
-        lock(&self.state).closed
-    }
-
-    /// Registers a job, or refuses it if the scope is closed.
-    fn register(&self, job: &JobRef, counted: bool) -> Result<(), SubmitError> {
-        let mut state = lock(&self.state);
-        if state.closed {
-            return Err(if self.terminated.load(Ordering::Relaxed) {
-                SubmitError::Terminated
-            } else {
-                SubmitError::Closed
-            });
-        }
-        if counted {
-            self.pending.fetch_add(1, Ordering::SeqCst);
-        }
-        if state.batches.len() >= state.prune_at {
-            state.batches.retain(|job| !job.is_settled());
-            state.help_from = 0;
-            state.prune_at = (state.batches.len() * 2).max(64);
-        }
-        state.batches.push(job.clone());
-        if self.waiters.load(Ordering::Relaxed) > 0 {
-            // A waiter on a worker may want to help with the new batch.
-            self.changed.notify_all();
-        }
-        Ok(())
-    }
-
-    /// Waits until every batch submitted to the scope finished. On one of
-    /// the pool's workers, runs the scope's unclaimed tasks meanwhile.
-    fn wait_all(&self) {
-        let helping = self.registry.is_current_worker();
-        let mut state = lock(&self.state);
-        loop {
-            if self.pending.load(Ordering::SeqCst) == 0 {
-                return;
-            }
-            if helping {
-                while state.help_from < state.batches.len()
-                    && !state.batches[state.help_from].has_unclaimed()
-                {
-                    state.help_from += 1;
-                }
-                if let Some(job) = state.batches.get(state.help_from).cloned() {
-                    drop(state);
-                    job.run();
-                    state = lock(&self.state);
-                    continue;
-                }
-            }
-            // Counted only while it may sleep (a helping waiter wants no
-            // notification), and before its last look at `pending`: see
-            // `batch_finished`. Changed under the mutex, so `register`
-            // reads it exactly.
-            self.waiters.fetch_add(1, Ordering::SeqCst);
-            let counted = DecrementOnDrop(&self.waiters);
-            seq_cst_hand_shake();
-            if self.pending.load(Ordering::SeqCst) == 0 {
-                return;
-            }
-            state = wait(&self.changed, state);
-            drop(counted);
-        }
-    }
-
-    fn terminate(&self) {
-        let batches = {
-            let mut state = lock(&self.state);
-            state.closed = true;
-            self.terminated.store(true, Ordering::Relaxed);
-            state.batches.clone()
-        };
-        for job in batches {
-            job.fail_unclaimed(TaskErrorKind::Cancelled);
-        }
-    }
-
-    /// After the last task finished: releases every batch on this thread and
-    /// returns what must be re-raised (panics no handle reported, panicking
-    /// destructors).
-    fn settle(&self) -> Option<String> {
-        let batches = std::mem::take(&mut lock(&self.state).batches);
-        let mut unreported: Vec<String> = batches
-            .iter()
-            .filter_map(|job| job.unobserved_panic())
-            .collect();
-        for job in &batches {
-            job.release();
-        }
-        drop(batches);
-        unreported.append(&mut lock(&self.state).drop_panics);
-        if unreported.is_empty() {
-            return None;
-        }
-        let mut message = format!(
-            "poolscope: {} task panic{} never reported by a batch handle (call get(), successful() or failures() on the handle to handle them): ",
-            unreported.len(),
-            if unreported.len() == 1 { " was" } else { "s were" }
-        );
-        message.push_str(&unreported.join("; "));
-        Some(message)
-    }
-}
+use crate::unwind::AbortOnUnwind;
+use crate::worker::WorkerThread;
 
 /// The submitted handle, or a panic with why the submission was refused,
 /// reported at the user's call.
@@ -296,16 +41,24 @@ where
 {
     registry.add_user();
     let scope = Scope {
-        data: Arc::new(ScopeData::new(registry.clone())),
+        data: ScopeData::new(registry.clone()),
         threads: registry.threads(),
         scope: PhantomData,
         env: PhantomData,
     };
-    let result = catch_unwind(AssertUnwindSafe(|| body(&scope)));
+    let result = {
+        // The body's submissions descend from the scope (see
+        // `crate::lineage`).
+        // SAFETY: `scope.data` is alive for the whole body.
+        let _context = unsafe { lineage::enter(scope.data.header()) };
+        catch_unwind(AssertUnwindSafe(|| body(&scope)))
+    };
     // Nothing below may unwind before every task finished: a task could
     // otherwise still be using data borrowed from the caller's stack.
     let guard = AbortOnUnwind("waiting for the tasks of a poolscope scope");
-    scope.data.close();
+    // No close here: the scope's own running tasks may still submit (a task
+    // that spawns its children and returns); nobody else can reach the
+    // scope any more. It ends when its last task finished.
     scope.data.wait_all();
     let unreported = scope.data.settle();
     guard.disarm();
@@ -571,7 +324,7 @@ impl<'scope, 'env> Scope<'scope, 'env> {
         if !self.data.is_closed() {
             return Err(JoinError::StillOpen);
         }
-        if RunningScope::is_running(self.data.id) {
+        if lineage::in_task_of(std::ptr::NonNull::from(self.data.node())) {
             return Err(JoinError::FromOwnTask);
         }
         self.data.wait_all();
@@ -603,16 +356,18 @@ impl<'scope, 'env> Scope<'scope, 'env> {
         F: Fn(I) -> T + Send + Sync + 'scope,
         C: CompletionCallback<T> + 'scope,
     {
-        let registry = &self.data.registry;
+        let registry = self.data.registry();
         if let Some(reason) = registry.broken_reason() {
             return Err(SubmitError::PoolBroken { reason });
         }
         let len = inputs.len();
-        let lane = if options.blocking {
-            LaneKind::Blocking
+        // Counted before it can run; an empty batch is not counted (it is
+        // ready at once) but is refused by a closed scope all the same.
+        if len > 0 {
+            self.data.count_in()?;
         } else {
-            LaneKind::Cpu
-        };
+            self.data.check_open()?;
+        }
         let inner = Arc::new(BatchInner::new(
             options,
             func,
@@ -622,34 +377,48 @@ impl<'scope, 'env> Scope<'scope, 'env> {
             self.data.clone(),
             self.threads,
         ));
-        let job: Arc<dyn Job + 'scope> = inner.clone();
-        // SAFETY: this scope, which the batch belongs to, waits for every
-        // registered job to finish and releases it before `run_scope`
-        // returns (see `erase`); the job is registered right below, or
-        // released right here if the scope refuses it.
-        let job = unsafe { erase(job) };
-        if let Err(error) = self.data.register(&job, len > 0) {
-            job.release();
-            return Err(error);
-        }
+        // SAFETY (`job::erase`, the scope case): this scope, which the
+        // batch belongs to, does not return before its pending count is zero
+        // and releases what the batch leaves before it returns (`run_scope`:
+        // `wait_all`, then `settle`, which finds the batch on the scope's
+        // list, where it goes right below).
+        let unit = unsafe { engine::queue(&inner) };
+        self.data.register(&unit, inner.scope_link());
         if len > 0 {
-            registry.push(job, len, lane);
+            let own = WorkerThread::current_of(registry).map(|worker| worker.index);
+            registry.push_unit(&unit, len, inner.lane(), own);
             if let Some(reason) = registry.broken_reason() {
-                inner.fail_unclaimed(TaskErrorKind::PoolBroken { reason });
+                unit.fail_unclaimed(TaskErrorKind::PoolBroken { reason });
             }
         }
         Ok(Batch::new(inner))
     }
 
     fn refusal(&self) -> Option<SubmitError> {
-        if !self.is_closed() {
-            return None;
-        }
-        Some(if self.data.terminated.load(Ordering::Relaxed) {
-            SubmitError::Terminated
-        } else {
-            SubmitError::Closed
-        })
+        self.data.check_open().err()
+    }
+
+    /// Runs `a` and `b`, possibly in parallel, on this scope's pool, and
+    /// returns both results when both are done (see
+    /// [`fork_join`](crate::fork_join)). The closures may borrow anything
+    /// the caller can, `&mut` halves of one slice included.
+    ///
+    /// ```
+    /// pool_runtime::scope(|s| {
+    ///     let mut data = [5, 3, 8, 1];
+    ///     let (left, right) = data.split_at_mut(2);
+    ///     s.fork_join(|| left.sort(), || right.sort());
+    ///     assert_eq!(data, [3, 5, 1, 8]);
+    /// });
+    /// ```
+    pub fn fork_join<A, B, RA, RB>(&self, a: A, b: B) -> (RA, RB)
+    where
+        A: FnOnce() -> RA + Send,
+        B: FnOnce() -> RB + Send,
+        RA: Send,
+        RB: Send,
+    {
+        join::fork_join_in(self.data.registry(), a, b)
     }
 }
 
@@ -658,10 +427,7 @@ impl fmt::Debug for Scope<'_, '_> {
         f.debug_struct("Scope")
             .field("threads", &self.threads)
             .field("closed", &self.is_closed())
-            .field(
-                "pending_batches",
-                &self.data.pending.load(Ordering::Relaxed),
-            )
+            .field("pending_batches", &self.data.pending())
             .finish()
     }
 }

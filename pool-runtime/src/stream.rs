@@ -12,9 +12,10 @@ use std::fmt;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::time::Duration;
 
-use crate::batch::{AsCompleted, Batch, CompletionCallback, Options, Results};
 use crate::error::TaskError;
-use crate::primitive::Arc;
+use crate::handle::{AsCompleted, Batch, Results};
+use crate::options::{CompletionCallback, Options};
+use crate::primitive::{Arc, Instant};
 use crate::scope::Scope;
 
 /// How the window of a stream is cut into batches.
@@ -359,11 +360,11 @@ where
                 self.feed.window.in_flight -= 1;
                 return Some((*base + index, result));
             }
-            // Several batches, none ready: help or nap briefly, then poll again.
-            if !self.batches[0].1.help_one() {
-                idle_rounds = (idle_rounds + 1).min(10);
-                std::thread::park_timeout(Duration::from_micros(10 << idle_rounds));
-            }
+            // Several batches, none ready: wait on the oldest for a moment
+            // (helping with it on a worker), then poll them all again.
+            idle_rounds = (idle_rounds + 1).min(10);
+            let until = Instant::now() + Duration::from_micros(10 << idle_rounds);
+            self.batches[0].1.wait_logged(Some(until));
         }
     }
 }

@@ -1,0 +1,135 @@
+//! How CPU workers sleep and wake.
+//!
+//! A worker sleeps in one of two ways. An *idle* worker, with nothing to
+//! run anywhere, puts itself on the idle list; whoever queues work takes one
+//! sleeper off the list and wakes it. A *waiting* worker, inside a wait for
+//! some work that other threads are running, sets its bit in that work's
+//! lineage node ([`Node::sleeping`](crate::job::Node)); the work's
+//! completion wakes it, and so does new work queued below that node (which
+//! it may run). Either way the sleeper parks its thread until its *wake
+//! token* is set.
+//!
+//! ## Memory ordering
+//!
+//! Every hand-shake here is a store-buffering pair: the sleeper publishes
+//! itself (on the idle list and in `idle`, or in a node's `sleeping` bits
+//! and in `waiting`) with `SeqCst`, fences, then looks once more for what
+//! would wake it; the waker publishes its work or its completion, fences
+//! (`SeqCst`), then reads the sleeper counts and bits. Of the two, at least
+//! one sees the other. A wake sets the token (`Release`) before unparking,
+//! and the sleeper swaps it (`Acquire`) after each return from `park`,
+//! which may be spurious.
+//!
+//! Queuing a `fork_join` half reads the counts without the fence, as
+//! rayon-core does for its own pushes: a sleeper that misses such a half
+//! costs parallelism, never progress, since the half's caller runs it itself
+//! if nobody takes it.
+
+use crate::primitive::{lock, thread, AtomicBool, AtomicUsize, Instant, Mutex, Ordering};
+
+/// One CPU worker's parking spot.
+pub(crate) struct Parker {
+    thread: thread::Thread,
+    token: AtomicBool,
+}
+
+impl Parker {
+    pub(crate) fn new(thread: thread::Thread) -> Parker {
+        Parker {
+            thread,
+            token: AtomicBool::new(false),
+        }
+    }
+
+    /// Forgets wakes meant for earlier sleeps; called before the sleeper
+    /// publishes itself, so no wake meant for this sleep is lost.
+    pub(crate) fn reset(&self) {
+        self.token.store(false, Ordering::SeqCst);
+    }
+
+    /// Parks until woken (a spurious return of `park` goes back to sleep).
+    pub(crate) fn park(&self) {
+        while !self.token.swap(false, Ordering::Acquire) {
+            thread::park();
+        }
+    }
+
+    /// Parks until woken or `deadline`.
+    pub(crate) fn park_until(&self, deadline: Instant) {
+        while !self.token.swap(false, Ordering::Acquire) {
+            let now = Instant::now();
+            if now >= deadline {
+                return;
+            }
+            thread::park_timeout(deadline - now);
+        }
+    }
+
+    pub(crate) fn wake(&self) {
+        self.token.store(true, Ordering::Release);
+        self.thread.unpark();
+    }
+}
+
+/// The idle workers and the waiting ones.
+pub(crate) struct Sleep {
+    /// Indices of idle workers asleep; `idle` mirrors its length.
+    idle_list: Mutex<Vec<usize>>,
+    /// How many idle workers are asleep (read without the lock).
+    pub(crate) idle: AtomicUsize,
+    /// Workers looking for work right now without sleeping: a queued job
+    /// is left to them instead of waking a sleeper.
+    pub(crate) spinning: AtomicUsize,
+    /// How many workers sleep inside a wait (their bits are set in some
+    /// node): while there are none, queuing work skips looking for them.
+    pub(crate) waiting: AtomicUsize,
+}
+
+impl Sleep {
+    pub(crate) fn new() -> Sleep {
+        Sleep {
+            idle_list: Mutex::new(Vec::new()),
+            idle: AtomicUsize::new(0),
+            spinning: AtomicUsize::new(0),
+            waiting: AtomicUsize::new(0),
+        }
+    }
+
+    /// Puts worker `index` on the idle list; the caller then fences, looks
+    /// for work once more, and either parks or calls [`Sleep::leave_idle`].
+    pub(crate) fn enter_idle(&self, index: usize) {
+        let mut list = lock(&self.idle_list);
+        list.push(index);
+        self.idle.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Takes worker `index` off the idle list if it is still there (a waker
+    /// that took it off already counted it out).
+    pub(crate) fn leave_idle(&self, index: usize) {
+        let mut list = lock(&self.idle_list);
+        if let Some(position) = list.iter().position(|&i| i == index) {
+            list.swap_remove(position);
+            self.idle.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    /// Takes up to `n` idle sleepers off the list; the caller wakes them.
+    pub(crate) fn take_idle(&self, n: usize) -> Vec<usize> {
+        if n == 0 || self.idle.load(Ordering::SeqCst) == 0 {
+            return Vec::new();
+        }
+        let mut list = lock(&self.idle_list);
+        let keep = list.len().saturating_sub(n);
+        let woken = list.split_off(keep);
+        self.idle.fetch_sub(woken.len(), Ordering::SeqCst);
+        woken
+    }
+
+    /// Every idle sleeper, for shutting down.
+    pub(crate) fn take_all_idle(&self) -> Vec<usize> {
+        let mut list = lock(&self.idle_list);
+        let woken: Vec<usize> = list.drain(..).collect();
+        self.idle.fetch_sub(woken.len(), Ordering::SeqCst);
+        woken
+    }
+}
