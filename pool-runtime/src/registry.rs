@@ -122,54 +122,15 @@ impl Registry {
         }
         unwind::install_location_hook();
         let threads = config.threads;
-        // Threads first, so that each worker's parker can hold its thread;
-        // each waits for the registry before it does anything.
-        let (started_tx, started) = mpsc::channel::<Result<(), BuildError>>();
-        let mut handles = Vec::with_capacity(threads);
-        let mut registry_txs = Vec::with_capacity(threads);
-        for index in 0..threads {
-            let (registry_tx, registry_rx) = mpsc::channel::<Arc<Registry>>();
-            let started_tx = started_tx.clone();
-            let spawned = spawn_thread(&config, index, move || {
-                let Ok(registry) = registry_rx.recv() else {
-                    return;
-                };
-                let _marked = registry.mark_current_thread();
-                let hook = registry.run_start_hook(index);
-                let ok = hook.is_ok();
-                let _ = started_tx.send(hook);
-                if ok {
-                    cpu_main(registry, index);
-                }
-            });
-            match spawned {
-                Ok(handle) => {
-                    handles.push(handle);
-                    registry_txs.push(registry_tx);
-                }
-                Err(error) => {
-                    // The threads already started see their channel close
-                    // and leave.
-                    drop(registry_txs);
-                    for handle in handles {
-                        let _ = handle.join();
-                    }
-                    return Err(error);
-                }
-            }
-        }
-        drop(started_tx);
-        let workers = handles
-            .iter()
-            .map(|handle| WorkerShared {
-                deque: Deque::new(),
-                parker: Parker::new(handle.thread().clone()),
-            })
-            .collect();
         let registry = Arc::new(Registry {
             id: NEXT_REGISTRY_ID.fetch_add(1, Ordering::Relaxed),
             config,
-            workers,
+            workers: (0..threads)
+                .map(|_| WorkerShared {
+                    deque: Deque::new(),
+                    parker: Parker::new(),
+                })
+                .collect(),
             injector: Injector::new(),
             deferred: Mutex::new(VecDeque::new()),
             deferred_len: AtomicUsize::new(0),
@@ -179,12 +140,31 @@ impl Registry {
             terminating: AtomicBool::new(false),
             broken: Mutex::new(None),
             is_broken: AtomicBool::new(false),
-            join_handles: Mutex::new(handles),
+            join_handles: Mutex::new(Vec::new()),
             next_thread_index: AtomicUsize::new(threads),
         });
-        for tx in registry_txs {
-            let _ = tx.send(registry.clone());
+        let (started_tx, started) = mpsc::channel::<Result<(), BuildError>>();
+        for index in 0..threads {
+            let started_tx = started_tx.clone();
+            let worker_registry = registry.clone();
+            let spawned = spawn_thread(&registry.config, index, move || {
+                let _marked = worker_registry.mark_current_thread();
+                let hook = worker_registry.run_start_hook(index);
+                let ok = hook.is_ok();
+                let _ = started_tx.send(hook);
+                if ok {
+                    cpu_main(worker_registry, index);
+                }
+            });
+            match spawned {
+                Ok(handle) => lock(&registry.join_handles).push(handle),
+                Err(error) => {
+                    registry.shut_down_after_failed_start();
+                    return Err(error);
+                }
+            }
         }
+        drop(started_tx);
         let mut failure = None;
         for _ in 0..threads {
             match started.recv() {
@@ -196,12 +176,16 @@ impl Registry {
             }
         }
         if let Some(err) = failure {
-            registry.users.store(0, Ordering::SeqCst);
-            registry.terminate_threads();
-            registry.join_threads();
+            registry.shut_down_after_failed_start();
             return Err(err);
         }
         Ok(registry)
+    }
+
+    fn shut_down_after_failed_start(&self) {
+        self.users.store(0, Ordering::SeqCst);
+        self.terminate_threads();
+        self.join_threads();
     }
 
     fn run_start_hook(&self, index: usize) -> Result<(), BuildError> {

@@ -6,8 +6,8 @@
 //! some work that other threads are running, sets its bit in that work's
 //! lineage node ([`Node::sleeping`](crate::job::Node)); the work's
 //! completion wakes it, and so does new work queued below that node (which
-//! it may run). Either way the sleeper parks its thread until its *wake
-//! token* is set.
+//! it may run). Either way the sleeper waits until its *wake token* is
+//! set.
 //!
 //! ## Memory ordering
 //!
@@ -16,58 +16,64 @@
 //! and in `waiting`) with `SeqCst`, fences, then looks once more for what
 //! would wake it; the waker publishes its work or its completion, fences
 //! (`SeqCst`), then reads the sleeper counts and bits. Of the two, at least
-//! one sees the other. A wake sets the token (`Release`) before unparking,
-//! and the sleeper swaps it (`Acquire`) after each return from `park`,
-//! which may be spurious.
+//! one sees the other. The wake token is a flag under its own mutex, so a
+//! wake and a sleeper's check of the token are ordered by that lock.
 //!
 //! Queuing a `fork_join` half reads the counts without the fence, as
 //! rayon-core does for its own pushes: a sleeper that misses such a half
 //! costs parallelism, never progress, since the half's caller runs it itself
 //! if nobody takes it.
 
-use crate::primitive::{lock, thread, AtomicBool, AtomicUsize, Instant, Mutex, Ordering};
+use crate::primitive::{lock, wait, wait_timeout, AtomicUsize, Condvar, Instant, Mutex, Ordering};
 
-/// One CPU worker's parking spot.
+/// One CPU worker's parking spot: a token behind a mutex and a condition
+/// variable. (Not `thread::park`: an `unpark` that lands while the worker
+/// waits for some lock is harmless with std, but loom cannot model it.)
 pub(crate) struct Parker {
-    thread: thread::Thread,
-    token: AtomicBool,
+    token: Mutex<bool>,
+    woken: Condvar,
 }
 
 impl Parker {
-    pub(crate) fn new(thread: thread::Thread) -> Parker {
+    pub(crate) fn new() -> Parker {
         Parker {
-            thread,
-            token: AtomicBool::new(false),
+            token: Mutex::new(false),
+            woken: Condvar::new(),
         }
     }
 
     /// Forgets wakes meant for earlier sleeps; called before the sleeper
     /// publishes itself, so no wake meant for this sleep is lost.
     pub(crate) fn reset(&self) {
-        self.token.store(false, Ordering::SeqCst);
+        *lock(&self.token) = false;
     }
 
-    /// Parks until woken (a spurious return of `park` goes back to sleep).
+    /// Parks until woken.
     pub(crate) fn park(&self) {
-        while !self.token.swap(false, Ordering::Acquire) {
-            thread::park();
+        let mut token = lock(&self.token);
+        while !*token {
+            token = wait(&self.woken, token);
         }
+        *token = false;
     }
 
     /// Parks until woken or `deadline`.
     pub(crate) fn park_until(&self, deadline: Instant) {
-        while !self.token.swap(false, Ordering::Acquire) {
+        let mut token = lock(&self.token);
+        while !*token {
             let now = Instant::now();
             if now >= deadline {
                 return;
             }
-            thread::park_timeout(deadline - now);
+            token = wait_timeout(&self.woken, token, deadline - now);
         }
+        *token = false;
     }
 
     pub(crate) fn wake(&self) {
-        self.token.store(true, Ordering::Release);
-        self.thread.unpark();
+        let mut token = lock(&self.token);
+        *token = true;
+        self.woken.notify_one();
     }
 }
 
