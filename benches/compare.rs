@@ -14,7 +14,7 @@ use std::sync::{Arc, Barrier, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use poolscope::{par_batch, pool_scope, pool_task, Pool};
+use poolscope::{fork_join, par_batch, pool_scope, pool_task, Pool, Scope};
 use rayon::prelude::*;
 
 /// Counts live and peak heap bytes for the memory row, and only while that
@@ -56,6 +56,14 @@ static ALLOCATOR: Counting = Counting;
 struct Config {
     quick: bool,
     reps: usize,
+    /// Workloads to run (`-- --only 8,9`); all when empty.
+    only: Vec<u32>,
+}
+
+impl Config {
+    fn wants(&self, workload: u32) -> bool {
+        self.only.is_empty() || self.only.contains(&workload)
+    }
 }
 
 fn median(mut samples: Vec<f64>) -> f64 {
@@ -82,6 +90,32 @@ fn time(config: &Config, mut f: impl FnMut()) -> f64 {
         })
         .collect();
     median(samples)
+}
+
+/// Median seconds of each contender, run round-robin (one repetition of
+/// each in turn) after two warm-up rounds, so that all of them see the same
+/// moments of the machine. Each contender returns the seconds it measured
+/// itself (so that it can leave its own set-up out).
+fn time_interleaved(config: &Config, contenders: &mut [&mut dyn FnMut() -> f64]) -> Vec<f64> {
+    for _ in 0..2 {
+        for contender in contenders.iter_mut() {
+            contender();
+        }
+    }
+    let mut samples = vec![Vec::new(); contenders.len()];
+    for _ in 0..config.reps {
+        for (contender, samples) in contenders.iter_mut().zip(&mut samples) {
+            samples.push(contender());
+        }
+    }
+    samples.into_iter().map(median).collect()
+}
+
+/// Seconds `f` takes.
+fn seconds(f: impl FnOnce()) -> f64 {
+    let start = Instant::now();
+    f();
+    start.elapsed().as_secs_f64()
 }
 
 fn row(name: &str, value: f64, unit: &str, note: &str) {
@@ -146,10 +180,18 @@ fn python_threadpool(n: usize, chunksize: Option<usize>) -> Option<f64> {
 fn empty(_: usize) {}
 
 fn main() {
-    let quick = std::env::args().any(|a| a == "--quick");
+    let args: Vec<String> = std::env::args().collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    let only = args
+        .iter()
+        .position(|a| a == "--only")
+        .and_then(|i| args.get(i + 1))
+        .map(|list| list.split(',').filter_map(|n| n.parse().ok()).collect())
+        .unwrap_or_default();
     let config = Config {
         quick,
         reps: if quick { 3 } else { 11 },
+        only,
     };
     let threads = thread::available_parallelism().map_or(2, |n| n.get());
     let pool = Pool::new(threads).unwrap();
@@ -163,378 +205,387 @@ fn main() {
         if quick { " (quick)" } else { "" }
     );
 
-    // 1. One batch of empty tasks.
-    let n = if config.quick { 10_000 } else { 100_000 };
-    header(&format!("1. {n} empty tasks as one batch (ns/task)"));
-    let ours = time(&config, || {
-        pool_scope!(on = &pool, |s| par_batch!(s, empty(i) for i in 0..n).wait())
-    }) * 1e9
-        / n as f64;
-    let ours_api = time(&config, || {
-        pool.scope(|s| s.map_async(|_: usize| {}, 0..n).wait())
-    }) * 1e9
-        / n as f64;
-    let rayon_spawn = time(&config, || {
-        rayon_pool.scope(|s| {
+    if config.wants(1) || config.wants(2) {
+        // 1. One batch of empty tasks.
+        let n = if config.quick { 10_000 } else { 100_000 };
+        header(&format!("1. {n} empty tasks as one batch (ns/task)"));
+        let ours = time(&config, || {
+            pool_scope!(on = &pool, |s| par_batch!(s, empty(i) for i in 0..n).wait())
+        }) * 1e9
+            / n as f64;
+        let ours_api = time(&config, || {
+            pool.scope(|s| s.map_async(|_: usize| {}, 0..n).wait())
+        }) * 1e9
+            / n as f64;
+        let rayon_spawn = time(&config, || {
+            rayon_pool.scope(|s| {
+                for _ in 0..n {
+                    s.spawn(|_| {});
+                }
+            })
+        }) * 1e9
+            / n as f64;
+        let rayon_par_iter = time(&config, || {
+            rayon_pool.install(|| (0..n).into_par_iter().for_each(|_| {}))
+        }) * 1e9
+            / n as f64;
+        let threadpool_execute = time(&config, || {
             for _ in 0..n {
-                s.spawn(|_| {});
+                classic.execute(|| {});
             }
-        })
-    }) * 1e9
-        / n as f64;
-    let rayon_par_iter = time(&config, || {
-        rayon_pool.install(|| (0..n).into_par_iter().for_each(|_| {}))
-    }) * 1e9
-        / n as f64;
-    let threadpool_execute = time(&config, || {
-        for _ in 0..n {
-            classic.execute(|| {});
-        }
-        classic.join();
-    }) * 1e9
-        / n as f64;
-    row(
-        "poolscope par_batch! + wait",
-        ours,
-        "ns/task",
-        "1.00 (target <= 10 ns, >= 20x rayon scope + spawn)",
-    );
-    row(
-        "poolscope map_async + wait (runtime API)",
-        ours_api,
-        "ns/task",
-        &format!("{:.2}", ours_api / ours),
-    );
-    row(
-        "rayon scope + spawn per task",
-        rayon_spawn,
-        "ns/task",
-        &format!("poolscope is {:.1}x faster", rayon_spawn / ours),
-    );
-    row(
-        "rayon par_iter().for_each (reference)",
-        rayon_par_iter,
-        "ns/task",
-        &format!("{:.2}x poolscope", rayon_par_iter / ours),
-    );
-    row(
-        "threadpool execute + join",
-        threadpool_execute,
-        "ns/task",
-        &format!("poolscope is {:.1}x faster", threadpool_execute / ours),
-    );
-    for (label, chunk) in [
-        ("Python ThreadPool.map chunksize=1", Some(1)),
-        ("Python ThreadPool.map default chunksize", None),
-    ] {
-        match python_threadpool(n, chunk) {
-            Some(seconds) => {
-                let per = seconds * 1e9 / n as f64;
-                row(
-                    label,
-                    per,
-                    "ns/task",
-                    &format!("poolscope is {:.0}x faster", per / ours),
-                );
+            classic.join();
+        }) * 1e9
+            / n as f64;
+        row(
+            "poolscope par_batch! + wait",
+            ours,
+            "ns/task",
+            "1.00 (target <= 10 ns, >= 20x rayon scope + spawn)",
+        );
+        row(
+            "poolscope map_async + wait (runtime API)",
+            ours_api,
+            "ns/task",
+            &format!("{:.2}", ours_api / ours),
+        );
+        row(
+            "rayon scope + spawn per task",
+            rayon_spawn,
+            "ns/task",
+            &format!("poolscope is {:.1}x faster", rayon_spawn / ours),
+        );
+        row(
+            "rayon par_iter().for_each (reference)",
+            rayon_par_iter,
+            "ns/task",
+            &format!("{:.2}x poolscope", rayon_par_iter / ours),
+        );
+        row(
+            "threadpool execute + join",
+            threadpool_execute,
+            "ns/task",
+            &format!("poolscope is {:.1}x faster", threadpool_execute / ours),
+        );
+        for (label, chunk) in [
+            ("Python ThreadPool.map chunksize=1", Some(1)),
+            ("Python ThreadPool.map default chunksize", None),
+        ] {
+            match python_threadpool(n, chunk) {
+                Some(seconds) => {
+                    let per = seconds * 1e9 / n as f64;
+                    row(
+                        label,
+                        per,
+                        "ns/task",
+                        &format!("poolscope is {:.0}x faster", per / ours),
+                    );
+                }
+                None => println!("| {label:<58} | {:>21} | python3 not available |", "-"),
             }
-            None => println!("| {label:<58} | {:>21} | python3 not available |", "-"),
         }
+
+        // 2. Empty tasks submitted one at a time.
+        header(&format!(
+            "2. {n} empty tasks submitted one at a time (ns/task)"
+        ));
+        let ours_one = time(&config, || {
+            pool.scope(|s| {
+                for _ in 0..n {
+                    let _ = s.apply_async(|| {});
+                }
+            })
+        }) * 1e9
+            / n as f64;
+        row(
+            "poolscope apply_async per task",
+            ours_one,
+            "ns/task",
+            &format!("{:.2}x rayon (target <= 0.5)", ours_one / rayon_spawn),
+        );
+        row(
+            "rayon scope + spawn per task",
+            rayon_spawn,
+            "ns/task",
+            "1.00",
+        );
+        row(
+            "threadpool execute per task (reference, no handle)",
+            threadpool_execute,
+            "ns/task",
+            &format!("{:.2}x rayon", threadpool_execute / rayon_spawn),
+        );
     }
-
-    // 2. Empty tasks submitted one at a time.
-    header(&format!(
-        "2. {n} empty tasks submitted one at a time (ns/task)"
-    ));
-    let ours_one = time(&config, || {
-        pool.scope(|s| {
-            for _ in 0..n {
-                let _ = s.apply_async(|| {});
-            }
-        })
-    }) * 1e9
-        / n as f64;
-    row(
-        "poolscope apply_async per task",
-        ours_one,
-        "ns/task",
-        &format!("{:.2}x rayon (target <= 0.5)", ours_one / rayon_spawn),
-    );
-    row(
-        "rayon scope + spawn per task",
-        rayon_spawn,
-        "ns/task",
-        "1.00",
-    );
-    row(
-        "threadpool execute per task (reference, no handle)",
-        threadpool_execute,
-        "ns/task",
-        &format!("{:.2}x rayon", threadpool_execute / rayon_spawn),
-    );
-
-    // 3. Calibrated 10 µs tasks.
-    let tasks = 1_000usize;
-    let iterations = calibrate(Duration::from_micros(10));
-    let serial = time(&config, || {
-        for _ in 0..tasks {
-            work(iterations);
-        }
-    });
-    header(&format!(
-        "3. {tasks} tasks of ~10 us CPU work: efficiency = (serial / threads) / wall"
-    ));
-    let ours_cpu = time(&config, || {
-        pool.scope(|s| s.map_async(|_: usize| work(iterations), 0..tasks).wait())
-    });
-    let rayon_cpu = time(&config, || {
-        rayon_pool.scope(|s| {
+    if config.wants(3) {
+        // 3. Calibrated 10 µs tasks.
+        let tasks = 1_000usize;
+        let iterations = calibrate(Duration::from_micros(10));
+        let serial = time(&config, || {
             for _ in 0..tasks {
-                s.spawn(|_| {
-                    work(iterations);
-                });
-            }
-        })
-    });
-    // The ceiling the machine allows: `threads` plain threads, lined up
-    // before the clock starts, each running an equal share back to back,
-    // with no pool at all. Wall time is the slowest thread's. The threads
-    // live across the repetitions, like a pool's: freshly spawned ones start
-    // on their parent's core and wait for the scheduler to spread them,
-    // which on runs this short measured ~55 % instead of a ceiling. (On
-    // vCPUs that are hyper-thread siblings this is below 100 %.)
-    let raw_cpu = {
-        let rounds = config.reps + 2;
-        let start_line = Barrier::new(threads);
-        let times = Mutex::new(vec![0.0f64; rounds]);
-        thread::scope(|s| {
-            for _ in 0..threads {
-                s.spawn(|| {
-                    for round in 0..rounds {
-                        start_line.wait();
-                        let start = Instant::now();
-                        for _ in 0..tasks / threads {
-                            work(iterations);
-                        }
-                        let took = start.elapsed().as_secs_f64();
-                        let mut times = times.lock().unwrap();
-                        times[round] = times[round].max(took);
-                    }
-                });
+                work(iterations);
             }
         });
-        median(times.into_inner().unwrap().into_iter().skip(2).collect())
-    };
-    let efficiency = |wall: f64| serial / threads as f64 / wall * 100.0;
-    row("serial (one thread)", serial * 1e3, "ms", "");
-    row(
-        "poolscope map_async",
-        ours_cpu * 1e3,
-        "ms",
-        &format!("{:.1}% efficiency (target >= 99%)", efficiency(ours_cpu)),
-    );
-    row(
-        "rayon scope + spawn",
-        rayon_cpu * 1e3,
-        "ms",
-        &format!("{:.1}% efficiency", efficiency(rayon_cpu)),
-    );
-    row(
-        "plain threads, an equal share each (machine ceiling)",
-        raw_cpu * 1e3,
-        "ms",
-        &format!("{:.1}% efficiency", efficiency(raw_cpu)),
-    );
-
-    // 4. Round trip of one task on an idle pool.
-    header("4. round trip of one empty task on an idle pool (us; first interleaved trials of the three, then poolscope's and the ping-pong's alone)");
-    let trials = if config.quick { 50 } else { 400 };
-    let idle = Duration::from_millis(2);
-    let mut ours_rt = Vec::new();
-    let mut rayon_rt = Vec::new();
-    let mut ping_pong = Vec::new();
-    let mut raw = PingPong::new();
-    // One poolscope round trip after an idle pause, in microseconds.
-    let ours_trip = || {
-        thread::sleep(idle);
-        let start = Instant::now();
-        pool.scope(|s| s.apply_async(|| black_box(1)).get().unwrap());
-        start.elapsed().as_secs_f64() * 1e6
-    };
-    // Interleaved, so that all three see the same moments of the machine.
-    for _ in 0..trials {
-        ours_rt.push(ours_trip());
-        thread::sleep(idle);
-        let start = Instant::now();
-        rayon_pool.install(|| black_box(1));
-        rayon_rt.push(start.elapsed().as_secs_f64() * 1e6);
-        thread::sleep(idle);
-        ping_pong.push(raw.round_trip());
-    }
-    // Then poolscope and the ping-pong alone, one after the other, with
-    // nothing else waking between their trials.
-    let ours_alone: Vec<f64> = (0..trials).map(|_| ours_trip()).collect();
-    let mut ping_pong_alone = Vec::new();
-    for _ in 0..trials {
-        thread::sleep(idle);
-        ping_pong_alone.push(raw.round_trip());
-    }
-    drop(raw);
-    let (p99_ping, med_ping) = (percentile(ping_pong.clone(), 0.99), median(ping_pong));
-    let (med_ours, p99_ours) = (median(ours_rt.clone()), percentile(ours_rt, 0.99));
-    let (med_rayon, p99_rayon) = (median(rayon_rt.clone()), percentile(rayon_rt, 0.99));
-    let p99_ours_alone = percentile(ours_alone, 0.99);
-    let p99_ping_alone = percentile(ping_pong_alone, 0.99);
-    row(
-        "poolscope scope + apply_async + get, median",
-        med_ours,
-        "us",
-        &format!("{:.2}x rayon (target <= 1)", med_ours / med_rayon),
-    );
-    row(
-        "poolscope p99",
-        p99_ours,
-        "us",
-        &format!("{:.2}x ping-pong p99 (target <= 2)", p99_ours / p99_ping),
-    );
-    row("rayon install, median", med_rayon, "us", "");
-    row("rayon install, p99", p99_rayon, "us", "");
-    row("raw park/unpark ping-pong, median", med_ping, "us", "");
-    row("raw park/unpark ping-pong, p99", p99_ping, "us", "");
-    row(
-        "poolscope p99, trials alone",
-        p99_ours_alone,
-        "us",
-        &format!(
-            "{:.2}x ping-pong p99 alone (target <= 2)",
-            p99_ours_alone / p99_ping_alone
-        ),
-    );
-    row(
-        "raw park/unpark ping-pong p99, trials alone",
-        p99_ping_alone,
-        "us",
-        "",
-    );
-
-    // 5. Empty scope on the default pool.
-    header("5. open and close an empty scope (us)");
-    let reps = if config.quick { 1_000 } else { 100_000 };
-    Pool::global();
-    let ours_scope = time(&config, || {
-        for _ in 0..reps {
-            pool_scope!(|s| {
-                black_box(s);
-            });
-        }
-    }) * 1e6
-        / reps as f64;
-    let std_reps = reps / 10;
-    let std_scope = time(&config, || {
-        for _ in 0..std_reps {
+        header(&format!(
+            "3. {tasks} tasks of ~10 us CPU work: efficiency = (serial / threads) / wall"
+        ));
+        let ours_cpu = time(&config, || {
+            pool.scope(|s| s.map_async(|_: usize| work(iterations), 0..tasks).wait())
+        });
+        let rayon_cpu = time(&config, || {
+            rayon_pool.scope(|s| {
+                for _ in 0..tasks {
+                    s.spawn(|_| {
+                        work(iterations);
+                    });
+                }
+            })
+        });
+        // The ceiling the machine allows: `threads` plain threads, lined up
+        // before the clock starts, each running an equal share back to back,
+        // with no pool at all. Wall time is the slowest thread's. The threads
+        // live across the repetitions, like a pool's: freshly spawned ones start
+        // on their parent's core and wait for the scheduler to spread them,
+        // which on runs this short measured ~55 % instead of a ceiling. (On
+        // vCPUs that are hyper-thread siblings this is below 100 %.)
+        let raw_cpu = {
+            let rounds = config.reps + 2;
+            let start_line = Barrier::new(threads);
+            let times = Mutex::new(vec![0.0f64; rounds]);
             thread::scope(|s| {
-                s.spawn(|| black_box(1));
+                for _ in 0..threads {
+                    s.spawn(|| {
+                        for round in 0..rounds {
+                            start_line.wait();
+                            let start = Instant::now();
+                            for _ in 0..tasks / threads {
+                                work(iterations);
+                            }
+                            let took = start.elapsed().as_secs_f64();
+                            let mut times = times.lock().unwrap();
+                            times[round] = times[round].max(took);
+                        }
+                    });
+                }
             });
+            median(times.into_inner().unwrap().into_iter().skip(2).collect())
+        };
+        let efficiency = |wall: f64| serial / threads as f64 / wall * 100.0;
+        row("serial (one thread)", serial * 1e3, "ms", "");
+        row(
+            "poolscope map_async",
+            ours_cpu * 1e3,
+            "ms",
+            &format!("{:.1}% efficiency (target >= 99%)", efficiency(ours_cpu)),
+        );
+        row(
+            "rayon scope + spawn",
+            rayon_cpu * 1e3,
+            "ms",
+            &format!("{:.1}% efficiency", efficiency(rayon_cpu)),
+        );
+        row(
+            "plain threads, an equal share each (machine ceiling)",
+            raw_cpu * 1e3,
+            "ms",
+            &format!("{:.1}% efficiency", efficiency(raw_cpu)),
+        );
+    }
+    if config.wants(4) {
+        // 4. Round trip of one task on an idle pool.
+        header("4. round trip of one empty task on an idle pool (us; first interleaved trials of the three, then poolscope's and the ping-pong's alone)");
+        let trials = if config.quick { 50 } else { 400 };
+        let idle = Duration::from_millis(2);
+        let mut ours_rt = Vec::new();
+        let mut rayon_rt = Vec::new();
+        let mut ping_pong = Vec::new();
+        let mut raw = PingPong::new();
+        // One poolscope round trip after an idle pause, in microseconds.
+        let ours_trip = || {
+            thread::sleep(idle);
+            let start = Instant::now();
+            pool.scope(|s| s.apply_async(|| black_box(1)).get().unwrap());
+            start.elapsed().as_secs_f64() * 1e6
+        };
+        // Interleaved, so that all three see the same moments of the machine.
+        for _ in 0..trials {
+            ours_rt.push(ours_trip());
+            thread::sleep(idle);
+            let start = Instant::now();
+            rayon_pool.install(|| black_box(1));
+            rayon_rt.push(start.elapsed().as_secs_f64() * 1e6);
+            thread::sleep(idle);
+            ping_pong.push(raw.round_trip());
         }
-    }) * 1e6
-        / std_reps as f64;
-    row(
-        "pool_scope! on the default pool",
-        ours_scope,
-        "us",
-        &format!(
-            "{:.0}x faster than std (target >= 10, <= 2 us)",
-            std_scope / ours_scope
-        ),
-    );
-    row(
-        "std::thread::scope with one spawned thread",
-        std_scope,
-        "us",
-        "",
-    );
-
-    // 6. Sleeping tasks.
-    header("6. ten 50 ms sleeping tasks (ms)");
-    let sleep = || thread::sleep(Duration::from_millis(50));
-    let one_cfg = Config {
-        quick: config.quick,
-        reps: 3,
-    };
-    let cpu_lane = time(&one_cfg, || {
-        pool.scope(|s| s.map_async(|_: u32| sleep(), 0..10).wait())
-    }) * 1e3;
-    let blocking_lane = time(&one_cfg, || {
-        pool.scope(|s| {
-            s.batch()
-                .blocking(true)
-                .map_async(|_: u32| sleep(), 0..10)
-                .wait()
-        })
-    }) * 1e3;
-    let rayon_sleep = time(&one_cfg, || {
-        rayon_pool.scope(|s| {
-            for _ in 0..10 {
-                s.spawn(|_| sleep());
-            }
-        })
-    }) * 1e3;
-    row("poolscope CPU lane", cpu_lane, "ms", "");
-    row(
-        "poolscope blocking lane",
-        blocking_lane,
-        "ms",
-        &format!("{:.2}x one task (target <= 1.2)", blocking_lane / 50.0),
-    );
-    row(
-        "rayon scope + spawn, default threads",
-        rayon_sleep,
-        "ms",
-        "",
-    );
-
-    // 7. Memory per queued task.
-    let m = if config.quick { 10_000 } else { 1_000_000 };
-    header(&format!("7. peak heap bytes per queued task, {m} tasks"));
-    let gate = Barrier::new(threads + 1);
-    let ours_bytes = peak_bytes(|| {
-        pool.scope(|s| {
-            // Hold every worker so the batch stays queued while measured.
-            let blockers = s.batch().chunk(1).map_async(
-                |_: usize| {
-                    gate.wait();
-                },
-                0..threads,
-            );
-            let batch = s.map_async(|_: usize| {}, 0..m);
-            gate.wait();
-            blockers.wait();
-            batch.wait();
-        })
-    }) / m as f64;
-    let rayon_bytes = peak_bytes(|| {
-        // rayon runs the scope body on one of its workers, so the body is
-        // one of the parties holding the workers.
-        let gate = Arc::new(Barrier::new(threads));
-        rayon_pool.scope(|s| {
-            for _ in 0..threads - 1 {
-                let gate = gate.clone();
-                s.spawn(move |_| {
-                    gate.wait();
+        // Then poolscope and the ping-pong alone, one after the other, with
+        // nothing else waking between their trials.
+        let ours_alone: Vec<f64> = (0..trials).map(|_| ours_trip()).collect();
+        let mut ping_pong_alone = Vec::new();
+        for _ in 0..trials {
+            thread::sleep(idle);
+            ping_pong_alone.push(raw.round_trip());
+        }
+        drop(raw);
+        let (p99_ping, med_ping) = (percentile(ping_pong.clone(), 0.99), median(ping_pong));
+        let (med_ours, p99_ours) = (median(ours_rt.clone()), percentile(ours_rt, 0.99));
+        let (med_rayon, p99_rayon) = (median(rayon_rt.clone()), percentile(rayon_rt, 0.99));
+        let p99_ours_alone = percentile(ours_alone, 0.99);
+        let p99_ping_alone = percentile(ping_pong_alone, 0.99);
+        row(
+            "poolscope scope + apply_async + get, median",
+            med_ours,
+            "us",
+            &format!("{:.2}x rayon (target <= 1)", med_ours / med_rayon),
+        );
+        row(
+            "poolscope p99",
+            p99_ours,
+            "us",
+            &format!("{:.2}x ping-pong p99 (target <= 2)", p99_ours / p99_ping),
+        );
+        row("rayon install, median", med_rayon, "us", "");
+        row("rayon install, p99", p99_rayon, "us", "");
+        row("raw park/unpark ping-pong, median", med_ping, "us", "");
+        row("raw park/unpark ping-pong, p99", p99_ping, "us", "");
+        row(
+            "poolscope p99, trials alone",
+            p99_ours_alone,
+            "us",
+            &format!(
+                "{:.2}x ping-pong p99 alone (target <= 2)",
+                p99_ours_alone / p99_ping_alone
+            ),
+        );
+        row(
+            "raw park/unpark ping-pong p99, trials alone",
+            p99_ping_alone,
+            "us",
+            "",
+        );
+    }
+    if config.wants(5) {
+        // 5. Empty scope on the default pool.
+        header("5. open and close an empty scope (us)");
+        let reps = if config.quick { 1_000 } else { 100_000 };
+        Pool::global();
+        let ours_scope = time(&config, || {
+            for _ in 0..reps {
+                pool_scope!(|s| {
+                    black_box(s);
                 });
             }
-            for _ in 0..m {
-                s.spawn(|_| {});
+        }) * 1e6
+            / reps as f64;
+        let std_reps = reps / 10;
+        let std_scope = time(&config, || {
+            for _ in 0..std_reps {
+                thread::scope(|s| {
+                    s.spawn(|| black_box(1));
+                });
             }
-            gate.wait();
-        })
-    }) / m as f64;
-    row(
-        "poolscope map_async",
-        ours_bytes,
-        "B/task",
-        &format!("{:.2}x rayon (target <= 1)", ours_bytes / rayon_bytes),
-    );
-    row("rayon scope + spawn", rayon_bytes, "B/task", "");
+        }) * 1e6
+            / std_reps as f64;
+        row(
+            "pool_scope! on the default pool",
+            ours_scope,
+            "us",
+            &format!(
+                "{:.0}x faster than std (target >= 10, <= 2 us)",
+                std_scope / ours_scope
+            ),
+        );
+        row(
+            "std::thread::scope with one spawned thread",
+            std_scope,
+            "us",
+            "",
+        );
+    }
+    if config.wants(6) {
+        // 6. Sleeping tasks.
+        header("6. ten 50 ms sleeping tasks (ms)");
+        let sleep = || thread::sleep(Duration::from_millis(50));
+        let one_cfg = Config {
+            quick: config.quick,
+            reps: 3,
+            only: Vec::new(),
+        };
+        let cpu_lane = time(&one_cfg, || {
+            pool.scope(|s| s.map_async(|_: u32| sleep(), 0..10).wait())
+        }) * 1e3;
+        let blocking_lane = time(&one_cfg, || {
+            pool.scope(|s| {
+                s.batch()
+                    .blocking(true)
+                    .map_async(|_: u32| sleep(), 0..10)
+                    .wait()
+            })
+        }) * 1e3;
+        let rayon_sleep = time(&one_cfg, || {
+            rayon_pool.scope(|s| {
+                for _ in 0..10 {
+                    s.spawn(|_| sleep());
+                }
+            })
+        }) * 1e3;
+        row("poolscope CPU lane", cpu_lane, "ms", "");
+        row(
+            "poolscope blocking lane",
+            blocking_lane,
+            "ms",
+            &format!("{:.2}x one task (target <= 1.2)", blocking_lane / 50.0),
+        );
+        row(
+            "rayon scope + spawn, default threads",
+            rayon_sleep,
+            "ms",
+            "",
+        );
+    }
+    if config.wants(7) {
+        // 7. Memory per queued task.
+        let m = if config.quick { 10_000 } else { 1_000_000 };
+        header(&format!("7. peak heap bytes per queued task, {m} tasks"));
+        let gate = Barrier::new(threads + 1);
+        let ours_bytes = peak_bytes(|| {
+            pool.scope(|s| {
+                // Hold every worker so the batch stays queued while measured.
+                let blockers = s.batch().chunk(1).map_async(
+                    |_: usize| {
+                        gate.wait();
+                    },
+                    0..threads,
+                );
+                let batch = s.map_async(|_: usize| {}, 0..m);
+                gate.wait();
+                blockers.wait();
+                batch.wait();
+            })
+        }) / m as f64;
+        let rayon_bytes = peak_bytes(|| {
+            // rayon runs the scope body on one of its workers, so the body is
+            // one of the parties holding the workers.
+            let gate = Arc::new(Barrier::new(threads));
+            rayon_pool.scope(|s| {
+                for _ in 0..threads - 1 {
+                    let gate = gate.clone();
+                    s.spawn(move |_| {
+                        gate.wait();
+                    });
+                }
+                for _ in 0..m {
+                    s.spawn(|_| {});
+                }
+                gate.wait();
+            })
+        }) / m as f64;
+        row(
+            "poolscope map_async",
+            ours_bytes,
+            "B/task",
+            &format!("{:.2}x rayon (target <= 1)", ours_bytes / rayon_bytes),
+        );
+        row("rayon scope + spawn", rayon_bytes, "B/task", "");
+    }
+    recursion(&config, &pool, &rayon_pool);
 }
 
 fn peak_bytes(f: impl FnOnce()) -> f64 {
@@ -600,5 +651,245 @@ impl Drop for PingPong {
         let peer = self.peer.take().unwrap();
         peer.thread().unpark();
         peer.join().unwrap();
+    }
+}
+
+fn fib_seq(n: u64) -> u64 {
+    if n < 2 {
+        n
+    } else {
+        fib_seq(n - 1) + fib_seq(n - 2)
+    }
+}
+
+fn fib_fork_join(n: u64, cutoff: u64) -> u64 {
+    if n <= cutoff {
+        return fib_seq(n);
+    }
+    let (a, b) = fork_join(
+        || fib_fork_join(n - 1, cutoff),
+        || fib_fork_join(n - 2, cutoff),
+    );
+    a + b
+}
+
+fn fib_rayon(n: u64, cutoff: u64) -> u64 {
+    if n <= cutoff {
+        return fib_seq(n);
+    }
+    let (a, b) = rayon::join(|| fib_rayon(n - 1, cutoff), || fib_rayon(n - 2, cutoff));
+    a + b
+}
+
+fn fib_block<'s>(pool: &'s Scope<'s, '_>, n: u64, cutoff: u64) -> u64 {
+    if n <= cutoff {
+        return fib_seq(n);
+    }
+    let (a, b) = par_batch!(pool, {
+        fib_block(pool, n - 1, cutoff);
+        fib_block(pool, n - 2, cutoff);
+    })
+    .get()
+    .unwrap();
+    a + b
+}
+
+/// Lomuto partition around the middle element; returns the pivot's index.
+fn partition(values: &mut [u64]) -> usize {
+    let last = values.len() - 1;
+    values.swap(values.len() / 2, last);
+    let pivot = values[last];
+    let mut store = 0;
+    for i in 0..last {
+        if values[i] < pivot {
+            values.swap(i, store);
+            store += 1;
+        }
+    }
+    values.swap(store, last);
+    store
+}
+
+const SORT_CUTOFF: usize = 4096;
+
+fn quicksort_seq(values: &mut [u64]) {
+    if values.len() <= SORT_CUTOFF {
+        values.sort_unstable();
+        return;
+    }
+    let mid = partition(values);
+    let (left, right) = values.split_at_mut(mid);
+    quicksort_seq(left);
+    quicksort_seq(&mut right[1..]);
+}
+
+fn quicksort_fork_join(values: &mut [u64]) {
+    if values.len() <= SORT_CUTOFF {
+        values.sort_unstable();
+        return;
+    }
+    let mid = partition(values);
+    let (left, right) = values.split_at_mut(mid);
+    fork_join(
+        || quicksort_fork_join(left),
+        || quicksort_fork_join(&mut right[1..]),
+    );
+}
+
+fn quicksort_rayon(values: &mut [u64]) {
+    if values.len() <= SORT_CUTOFF {
+        values.sort_unstable();
+        return;
+    }
+    let mid = partition(values);
+    let (left, right) = values.split_at_mut(mid);
+    rayon::join(
+        || quicksort_rayon(left),
+        || quicksort_rayon(&mut right[1..]),
+    );
+}
+
+fn quicksort_block<'s>(pool: &'s Scope<'s, '_>, values: &'s mut [u64]) {
+    if values.len() <= SORT_CUTOFF {
+        values.sort_unstable();
+        return;
+    }
+    let mid = partition(values);
+    let (left, right) = values.split_at_mut(mid);
+    let right = &mut right[1..];
+    par_batch!(pool, {
+        quicksort_block(pool, left);
+        quicksort_block(pool, right);
+    })
+    .wait();
+}
+
+/// Workloads 8 to 10: recursive divide-and-conquer, the work rayon is
+/// built for.
+fn recursion(config: &Config, pool: &Pool, rayon_pool: &rayon::ThreadPool) {
+    let n = if config.quick { 22 } else { 32 };
+    if config.wants(8) {
+        header(&format!(
+            "8. fork_join: fib({n}) with cutoffs 10 and 20 (ms; contenders interleaved)"
+        ));
+        for cutoff in [10, 20] {
+            let times = time_interleaved(
+                config,
+                &mut [
+                    &mut || {
+                        seconds(|| {
+                            assert_ne!(
+                                pool.scope(|s| s.apply(|| fib_fork_join(n, cutoff)).unwrap()),
+                                0
+                            )
+                        })
+                    },
+                    &mut || seconds(|| assert_ne!(rayon_pool.install(|| fib_rayon(n, cutoff)), 0)),
+                    &mut || seconds(|| assert_ne!(black_box(fib_seq(black_box(n))), 0)),
+                ],
+            );
+            let target = if cutoff == 10 { "1.0" } else { "1.05" };
+            row(
+                &format!("poolscope fork_join, cutoff {cutoff}"),
+                times[0] * 1e3,
+                "ms",
+                &format!(
+                    "{:.2}x rayon::join (target <= {target})",
+                    times[0] / times[1]
+                ),
+            );
+            row(
+                &format!("rayon::join, cutoff {cutoff}"),
+                times[1] * 1e3,
+                "ms",
+                "1.00",
+            );
+            row(
+                "sequential",
+                times[2] * 1e3,
+                "ms",
+                &format!("{:.2}x rayon::join", times[2] / times[1]),
+            );
+        }
+    }
+    let len = if config.quick { 200_000 } else { 10_000_000 };
+    let master: Vec<u64> = (0..len as u64)
+        .map(|i| i.wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(17))
+        .collect();
+    let mut data = master.clone();
+    if config.wants(9) {
+        header(&format!(
+            "9. quicksort of {len} random u64, cutoff {SORT_CUTOFF} (ms; the copy of the input is not timed)"
+        ));
+        let mut sort_with = |sort: &dyn Fn(&mut Vec<u64>)| {
+            data.copy_from_slice(&master);
+            let took = seconds(|| sort(&mut data));
+            debug_assert!(data.windows(2).all(|w| w[0] <= w[1]));
+            took
+        };
+        let cell = std::cell::RefCell::new(&mut sort_with);
+        let times = time_interleaved(
+            config,
+            &mut [
+                &mut || {
+                    (cell.borrow_mut())(&|d: &mut Vec<u64>| {
+                        pool.scope(|s| s.apply(|| quicksort_fork_join(d)).unwrap())
+                    })
+                },
+                &mut || {
+                    (cell.borrow_mut())(&|d: &mut Vec<u64>| {
+                        pool.scope(|s| s.apply(|| quicksort_block(s, d)).unwrap())
+                    })
+                },
+                &mut || {
+                    (cell.borrow_mut())(&|d: &mut Vec<u64>| {
+                        rayon_pool.install(|| quicksort_rayon(d))
+                    })
+                },
+                &mut || (cell.borrow_mut())(&|d: &mut Vec<u64>| quicksort_seq(d)),
+            ],
+        );
+        row(
+            "poolscope fork_join",
+            times[0] * 1e3,
+            "ms",
+            &format!("{:.2}x rayon::join (target <= 1.05)", times[0] / times[2]),
+        );
+        row(
+            "poolscope par_batch! block form",
+            times[1] * 1e3,
+            "ms",
+            &format!("{:.2}x rayon::join (target <= 1.1)", times[1] / times[2]),
+        );
+        row("rayon::join", times[2] * 1e3, "ms", "1.00");
+        row(
+            "sequential",
+            times[3] * 1e3,
+            "ms",
+            &format!("{:.2}x rayon::join", times[3] / times[2]),
+        );
+    }
+    if config.wants(10) {
+        header(&format!(
+            "10. par_batch! block-form recursion: fib({n}), cutoff 10 (ms)"
+        ));
+        let times = time_interleaved(
+            config,
+            &mut [
+                &mut || {
+                    seconds(|| {
+                        assert_ne!(pool.scope(|s| s.apply(|| fib_block(s, n, 10)).unwrap()), 0)
+                    })
+                },
+                &mut || seconds(|| assert_ne!(rayon_pool.install(|| fib_rayon(n, 10)), 0)),
+            ],
+        );
+        row(
+            "poolscope par_batch! { fib(n - 1); fib(n - 2) }",
+            times[0] * 1e3,
+            "ms",
+            &format!("{:.2}x rayon::join (target <= 1.5)", times[0] / times[1]),
+        );
+        row("rayon::join", times[1] * 1e3, "ms", "1.00");
     }
 }

@@ -141,7 +141,10 @@ fn a_panic_in_either_half_lets_the_other_finish_then_resumes() {
                     );
                 });
                 assert_eq!(message, "a failed");
-                assert!(b_ran.load(Ordering::SeqCst), "b finished before the panic resumed");
+                assert!(
+                    b_ran.load(Ordering::SeqCst),
+                    "b finished before the panic resumed"
+                );
 
                 let a_ran = AtomicBool::new(false);
                 let message = panic_of(|| {
@@ -174,7 +177,11 @@ fn a_panic_in_either_half_lets_the_other_finish_then_resumes() {
 #[test]
 fn inside_a_task_fork_join_runs_on_that_tasks_pool() {
     let (outer, inner) = watchdog(|| {
-        let pool = Pool::builder().threads(2).thread_name("forks").build().unwrap();
+        let pool = Pool::builder()
+            .threads(2)
+            .thread_name("forks")
+            .build()
+            .unwrap();
         let names = Mutex::new(HashSet::new());
         let record = || {
             let name = thread::current().name().unwrap_or("?").to_string();
@@ -197,9 +204,14 @@ fn inside_a_task_fork_join_runs_on_that_tasks_pool() {
         };
         (outer, inner)
     });
-    assert!(inner.iter().all(|name| name.starts_with("forks-")), "{inner:?}");
     assert!(
-        outer.iter().all(|name| name.starts_with("poolscope-default-")),
+        inner.iter().all(|name| name.starts_with("forks-")),
+        "{inner:?}"
+    );
+    assert!(
+        outer
+            .iter()
+            .all(|name| name.starts_with("poolscope-default-")),
         "{outer:?}"
     );
 }
@@ -210,7 +222,7 @@ fn fork_join_nests_deep_on_a_one_thread_pool() {
         if n == 0 {
             return 0;
         }
-        let (a, b) = fork_join(|| depth(n - 1), || depth(n - 1) + 0);
+        let (a, b) = fork_join(|| depth(n - 1), || depth(n - 1));
         a.max(b) + 1
     }
     let pool = Pool::new(1).unwrap();
@@ -287,7 +299,11 @@ fn a_waiting_worker_runs_the_sub_splits_of_its_stolen_half() {
                     x = x.wrapping_add(std::hint::black_box(i));
                 }
                 std::hint::black_box(x);
-                *counts.lock().unwrap().entry(thread::current().id()).or_default() += 1;
+                *counts
+                    .lock()
+                    .unwrap()
+                    .entry(thread::current().id())
+                    .or_default() += 1;
                 return;
             }
             fork_join(|| tree(depth - 1, counts), || tree(depth - 1, counts));

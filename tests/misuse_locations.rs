@@ -52,7 +52,12 @@ fn misuse_panics_name_the_users_line() {
     // `misuse!(expr)` expects `expr` to panic at the line the macro is on.
     macro_rules! misuse {
         ($misuse:expr) => {
-            assert_here(panic_location(|| drop($misuse)), line!())
+            assert_here(
+                panic_location(|| {
+                    let _ = $misuse;
+                }),
+                line!(),
+            )
         };
     }
     let pool = Pool::new(1).unwrap();

@@ -182,7 +182,8 @@ fn spawns_from_many_tasks_after_the_body_returned_are_all_run() {
                         // Let the body return first, then spawn.
                         std::thread::yield_now();
                         for _ in 0..8 {
-                            let _ = s.map_async(move |_: u8| done.fetch_add(1, Ordering::SeqCst), 0..2);
+                            let _ =
+                                s.map_async(move |_: u8| done.fetch_add(1, Ordering::SeqCst), 0..2);
                         }
                     });
                 }

@@ -111,7 +111,7 @@ where
         // SAFETY: the job is pending, so the context that queued it, which
         // its caller's frame runs in, is alive.
         let parent = job.parent.map(|parent| unsafe { UnitRef::retain(parent) });
-        let anchor = Anchor::new(parent);
+        let anchor = Anchor::new_ref(parent);
         job.anchor
             .store(anchor.clone().into_raw().as_ptr(), Ordering::Release);
         // SAFETY: only the thread that took the job from its queue runs it,
@@ -272,7 +272,7 @@ where
     RB: Send,
 {
     let job_b = StackJob::new(b, false);
-    // SAFETY (`job::erase`, the fork_join case): this frame holds the job
+    // SAFETY: `job::erase`, the fork_join case: this frame holds the job
     // and does not return before the job is popped back and run here, or
     // its state is `DONE`; the abort guard below keeps it from unwinding
     // meanwhile. Whoever runs the job touches it last when it sets `DONE`.
@@ -307,7 +307,7 @@ where
         move || f(WorkerThread::current().expect("a queued job runs on a worker")),
         true,
     );
-    // SAFETY (`job::erase`, the fork_join case): this frame holds the job and
+    // SAFETY: `job::erase`, the fork_join case: this frame holds the job and
     // blocks below, under an abort guard, until a worker set `DONE` (under
     // the latch's lock, its last touch of the job).
     let header = unsafe { job::erase(&job) };

@@ -222,7 +222,7 @@ impl Anchor {
 
     /// A new anchor below `parent` (the half's submitting context), as an
     /// owned reference.
-    pub(crate) fn new(parent: Option<UnitRef>) -> UnitRef {
+    pub(crate) fn new_ref(parent: Option<UnitRef>) -> UnitRef {
         let anchor = Arc::new(Anchor {
             header: JobHeader {
                 vtable: &Anchor::VTABLE,

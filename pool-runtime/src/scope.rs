@@ -377,7 +377,7 @@ impl<'scope, 'env> Scope<'scope, 'env> {
             self.data.clone(),
             self.threads,
         ));
-        // SAFETY (`job::erase`, the scope case): this scope, which the
+        // SAFETY: `job::erase`, the scope case: this scope, which the
         // batch belongs to, does not return before its pending count is zero
         // and releases what the batch leaves before it returns (`run_scope`:
         // `wait_all`, then `settle`, which finds the batch on the scope's

@@ -111,6 +111,20 @@ impl WorkerThread {
         if let Some(job) = self.deque().pop() {
             return Some(job);
         }
+        let job = self.take_from_others()?;
+        // A queuer leaves its job to a spinning worker instead of waking a
+        // sleeper, but two queuers can count on the same spinner, which
+        // takes only one job: what is still queued behind this one gets a
+        // sleeper now, not when this job is done (which may be never, if
+        // this job waits for that one).
+        if self.registry.may_have_work() {
+            fence(Ordering::SeqCst);
+            self.registry.wake_idle(1);
+        }
+        Some(job)
+    }
+
+    fn take_from_others(&self) -> Option<JobRef> {
         for victim in self.victims() {
             let deque = &self.registry.workers[victim].deque;
             loop {
