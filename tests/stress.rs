@@ -1,11 +1,13 @@
 //! Randomized stress with a ledger: thousands of batches (some nested inside
 //! tasks) with random sizes, chunking, lanes, panics, cancels, timeouts,
-//! closes and terminates, on scopes opened from two threads at once on one
-//! pool. After every scope the ledger must balance:
+//! closes and terminates, tasks that run `fork_join` trees and tasks that
+//! spawn chains of tasks into their scope and return, on scopes opened from
+//! two threads at once on one pool. After every scope the ledger must
+//! balance:
 //!
 //! - every submitted task ran exactly once, or was cancelled (and only if a
 //!   cancel, terminate or fail-fast could have cancelled it); a refused
-//!   submission never ran;
+//!   submission never ran; every leaf of a `fork_join` tree ran exactly once;
 //! - every result a handle took is the value its task returned;
 //! - every batch with a task panic is reported exactly once: by its handle,
 //!   or else by the panic the scope end re-raises (never both, never none);
@@ -45,6 +47,8 @@ struct Totals {
     panics_reported_by_handles: AtomicUsize,
     panics_reraised_at_scope_end: AtomicUsize,
     timeouts: AtomicUsize,
+    fork_leaves: AtomicUsize,
+    spawned: AtomicUsize,
 }
 
 static TOTALS: Totals = Totals {
@@ -56,6 +60,8 @@ static TOTALS: Totals = Totals {
     panics_reported_by_handles: AtomicUsize::new(0),
     panics_reraised_at_scope_end: AtomicUsize::new(0),
     timeouts: AtomicUsize::new(0),
+    fork_leaves: AtomicUsize::new(0),
+    spawned: AtomicUsize::new(0),
 };
 
 /// SplitMix64: tiny, seedable, good enough to pick test cases.
@@ -100,6 +106,11 @@ struct TaskPlan {
     /// Leaf tasks this task submits to the same scope; with `true`, the
     /// task takes their results, otherwise it drops the handle.
     nested: Option<(Vec<TaskPlan>, bool)>,
+    /// Leaves this task runs as a `fork_join` tree.
+    forks: Vec<TaskPlan>,
+    /// A chain of tasks this task spawns into its scope without waiting:
+    /// each spawns the next, then returns.
+    spawns: Vec<TaskPlan>,
 }
 
 #[derive(Debug)]
@@ -141,6 +152,8 @@ fn plan_scope(rng: &mut Rng) -> ScopePlan {
             panics: false,
             sleep_micros: if rng.chance(5) { 20 } else { 0 },
             nested: None,
+            forks: Vec::new(),
+            spawns: Vec::new(),
         }
     };
     let batch_count = 1 + rng.below(6);
@@ -158,6 +171,18 @@ fn plan_scope(rng: &mut Rng) -> ScopePlan {
                     .map(|i| leaf(rng, nested_batch, i, &mut next_id))
                     .collect();
                 task.nested = Some((leaves, rng.chance(50)));
+            }
+            if rng.chance(10) {
+                let n = 1 + rng.below(6);
+                task.forks = (0..n)
+                    .map(|i| leaf(rng, 2000 + task.id, i, &mut next_id))
+                    .collect();
+            }
+            if rng.chance(10) {
+                let n = 1 + rng.below(4);
+                task.spawns = (0..n)
+                    .map(|i| leaf(rng, 3000 + task.id, i, &mut next_id))
+                    .collect();
             }
             tasks.push(task);
         }
@@ -294,10 +319,51 @@ fn run_task<'s>(s: &'s Scope<'s, '_>, ledger: &'s Ledger, task: &'s TaskPlan) ->
             Err(other) => panic!("seed {}: unexpected refusal {other}", ledger.seed),
         }
     }
+    if !task.forks.is_empty() {
+        fork_tree(ledger, &task.forks);
+    }
+    spawn_chain(s, ledger, &task.spawns);
     if task.panics {
         panic!("stress-panic b{} t{}", task.batch, task.index);
     }
     Ledger::value(task)
+}
+
+/// Runs `leaves` as a balanced `fork_join` tree.
+fn fork_tree(ledger: &Ledger, leaves: &[TaskPlan]) {
+    match leaves {
+        [] => {}
+        [leaf] => {
+            run_leaf(ledger, leaf);
+        }
+        _ => {
+            let (left, right) = leaves.split_at(leaves.len() / 2);
+            poolscope::fork_join(|| fork_tree(ledger, left), || fork_tree(ledger, right));
+        }
+    }
+}
+
+/// Spawns the first of `chain` (handle dropped), which runs and spawns the
+/// rest the same way.
+fn spawn_chain<'s>(s: &'s Scope<'s, '_>, ledger: &'s Ledger, chain: &'s [TaskPlan]) {
+    let Some((first, rest)) = chain.split_first() else {
+        return;
+    };
+    match s.try_apply_async(move || {
+        run_leaf(ledger, first);
+        spawn_chain(s, ledger, rest);
+    }) {
+        Ok(task) => {
+            TOTALS.spawned.fetch_add(1, SeqCst);
+            drop(task);
+        }
+        Err(SubmitError::Closed | SubmitError::Terminated) => {
+            for leaf in chain {
+                ledger.refused[leaf.id].store(true, SeqCst);
+            }
+        }
+        Err(other) => panic!("seed {}: unexpected refusal {other}", ledger.seed),
+    }
 }
 
 fn run_leaf(ledger: &Ledger, leaf: &TaskPlan) -> usize {
@@ -443,12 +509,25 @@ fn run_scope(pool: &Pool, plan: &ScopePlan, seed: u64, mut rng: Rng) {
     }));
 
     let terminated = ledger.terminated.load(SeqCst);
-    // A nested batch is submitted only by a parent that ran.
+    // Nested batches, fork trees and spawn chains are submitted only by a
+    // parent that ran; a fork tree always runs to the end.
+    for task in plan.batches.iter().flat_map(|b| &b.tasks) {
+        if ledger.runs[task.id].load(SeqCst) == 1 {
+            for leaf in &task.forks {
+                let runs = ledger.runs[leaf.id].load(SeqCst);
+                assert_eq!(runs, 1, "seed {seed}: fork leaf {leaf:?} ran {runs} times");
+                TOTALS.fork_leaves.fetch_add(1, SeqCst);
+            }
+        }
+    }
     let all_tasks = plan.batches.iter().flat_map(|b| {
         b.tasks.iter().flat_map(|t| {
             let parent_ran = ledger.runs[t.id].load(SeqCst) == 1;
             let leaves = t.nested.iter().filter(move |_| parent_ran);
-            std::iter::once(t).chain(leaves.flat_map(|(leaves, _)| leaves.iter()))
+            let spawns = t.spawns.iter().filter(move |_| parent_ran);
+            std::iter::once(t)
+                .chain(leaves.flat_map(|(leaves, _)| leaves.iter()))
+                .chain(spawns)
         })
     });
     for task in all_tasks {
@@ -642,6 +721,8 @@ fn the_ledger_balances_under_random_batches_panics_cancels_and_closes() {
                 &TOTALS.panics_reraised_at_scope_end,
             ),
             ("timeouts", &TOTALS.timeouts),
+            ("fork_join leaves", &TOTALS.fork_leaves),
+            ("spawned tasks", &TOTALS.spawned),
         ] {
             assert!(
                 count.load(SeqCst) > 0,

@@ -254,7 +254,7 @@ impl<'scope, T> Batch<'scope, T> {
     }
 
     /// Keeps every task that has not started from ever starting (they report
-    /// [`TaskErrorKind::Cancelled`]); running tasks finish. Returns how many
+    /// [`TaskErrorKind::Cancelled`](crate::TaskErrorKind::Cancelled)); running tasks finish. Returns how many
     /// tasks this call cancelled: a task it does not count runs (or already
     /// ran). The one exception is a batch claimed in chunks of more than one
     /// task: a task a worker claimed behind one that was running is

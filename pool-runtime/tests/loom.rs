@@ -297,3 +297,111 @@ fn two_single_tasks_on_two_workers_each_run_once_and_are_seen() {
         assert_eq!(written[0].get() + written[1].get(), 3);
     });
 }
+
+#[test]
+fn fork_join_from_outside_runs_both_halves_once_and_sees_their_writes() {
+    // The cold path: a thread outside the pool queues the whole fork_join
+    // in the injector and blocks on its latch; the worker pushes the second
+    // half on its deque, runs the first, and pops the second back.
+    model("fork_join_cold_path", || {
+        let pool = Pool::new(1).unwrap();
+        let written = [Written::new(), Written::new()];
+        let (a, b) = pool.scope(|s| {
+            s.fork_join(
+                || {
+                    written[0].set(1);
+                    10
+                },
+                || {
+                    written[1].set(2);
+                    20
+                },
+            )
+        });
+        assert_eq!((a, b), (10, 20));
+        assert_eq!(written[0].get() + written[1].get(), 3);
+    });
+}
+
+#[test]
+fn a_steal_racing_the_callers_pop_runs_the_second_half_exactly_once() {
+    // Two workers: the caller pops its second half back while the other
+    // worker may steal it; whoever gets it runs it, and the caller sees its
+    // write either way (inline, or through the half's DONE state).
+    model("fork_join_steal_vs_pop", || {
+        let pool = Pool::new(2).unwrap();
+        let runs = AtomicUsize::new(0);
+        let written = Written::new();
+        let seen = pool.scope(|s| {
+            s.apply(|| {
+                pool_runtime::fork_join(
+                    || (),
+                    || {
+                        runs.fetch_add(1, SeqCst);
+                        written.set(5);
+                    },
+                );
+                written.get()
+            })
+            .unwrap()
+        });
+        assert_eq!(seen, 5);
+        assert_eq!(runs.load(SeqCst), 1);
+    });
+}
+
+#[test]
+fn a_task_spawned_after_the_body_returned_is_waited_for() {
+    // The body returns at once; its task submits a child (handle dropped)
+    // whenever it runs, racing the scope's end. The scope must not end
+    // before the child ran, and must not refuse it.
+    model("spawn_after_body_vs_scope_end", || {
+        let pool = Pool::new(1).unwrap();
+        let written = Written::new();
+        pool.scope(|s| {
+            let written = &written;
+            std::mem::forget(s.apply_async(move || {
+                let child = s.try_apply_async(move || written.set(8));
+                assert!(child.is_ok(), "a task's own submission is never refused");
+            }));
+        });
+        assert_eq!(written.get(), 8);
+    });
+}
+
+#[test]
+fn a_waiter_stealing_its_halfs_own_split_races_the_thief_popping_it() {
+    // The caller's second half may be stolen; it splits again, and the
+    // caller, waiting for it, may steal that split (a descendant) while the
+    // thief pops it back. Each piece runs exactly once, and the caller sees
+    // every write.
+    model("waiter_helps_descendant_vs_owner_pop", || {
+        let pool = Pool::new(2).unwrap();
+        let runs = [AtomicUsize::new(0), AtomicUsize::new(0)];
+        let written = [Written::new(), Written::new()];
+        let sum = pool.scope(|s| {
+            s.apply(|| {
+                pool_runtime::fork_join(
+                    || (),
+                    || {
+                        pool_runtime::fork_join(
+                            || {
+                                runs[0].fetch_add(1, SeqCst);
+                                written[0].set(1);
+                            },
+                            || {
+                                runs[1].fetch_add(1, SeqCst);
+                                written[1].set(2);
+                            },
+                        )
+                    },
+                );
+                written[0].get() + written[1].get()
+            })
+            .unwrap()
+        });
+        assert_eq!(sum, 3);
+        assert_eq!(runs[0].load(SeqCst), 1);
+        assert_eq!(runs[1].load(SeqCst), 1);
+    });
+}
