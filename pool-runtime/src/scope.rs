@@ -19,7 +19,6 @@ use crate::options::{CompletionCallback, NoCallback, OnComplete, Options};
 use crate::primitive::{instant_from_std, Arc};
 use crate::registry::Registry;
 use crate::scope_data::ScopeData;
-use crate::stream::{Imap, ImapUnordered};
 use crate::unwind::AbortOnUnwind;
 use crate::worker::WorkerThread;
 
@@ -455,9 +454,9 @@ impl fmt::Debug for Scope<'_, '_> {
 /// ```
 #[must_use = "a batch builder submits nothing until map_async, apply_async or starmap_async is called"]
 pub struct BatchBuilder<'scope, 'env, C = NoCallback> {
-    scope: &'scope Scope<'scope, 'env>,
-    options: Options,
-    callback: C,
+    pub(crate) scope: &'scope Scope<'scope, 'env>,
+    pub(crate) options: Options,
+    pub(crate) callback: C,
 }
 
 impl<'scope, 'env, C> BatchBuilder<'scope, 'env, C> {
@@ -499,7 +498,7 @@ impl<'scope, 'env, C> BatchBuilder<'scope, 'env, C> {
     /// first task that returns `Err`). On a stream
     /// ([`imap`](BatchBuilder::imap),
     /// [`imap_unordered`](BatchBuilder::imap_unordered)) the first panic
-    /// stops the whole stream, as [`Imap::cancel`] does.
+    /// stops the whole stream, as [`Imap::cancel`](crate::Imap::cancel) does.
     pub fn fail_fast(mut self, fail_fast: bool) -> Self {
         self.options.fail_fast = fail_fast;
         self
@@ -734,98 +733,9 @@ impl<'scope, 'env, C> BatchBuilder<'scope, 'env, C> {
         )?;
         Ok(Task::new(batch))
     }
-
-    /// Streams `task(item)` for each item, in input order (Python's `imap`),
-    /// pulling items lazily so that at most
-    /// [`in_flight`](BatchBuilder::in_flight) of them are pulled and not yet
-    /// handed back: an endless iterator works, in bounded memory.
-    ///
-    /// Dropping the iterator early cancels the tasks it had started and not
-    /// yet handed back.
-    pub fn imap<F, I, T>(self, task: F, items: I) -> Imap<'scope, 'env, I::IntoIter, F, T, C>
-    where
-        F: Fn(I::Item) -> T + Send + Sync + 'scope,
-        I: IntoIterator,
-        I::Item: Send + 'scope,
-        T: Send + 'scope,
-        C: CompletionCallback<T> + Clone + 'scope,
-    {
-        Imap::new(
-            self.scope,
-            self.options,
-            self.callback,
-            task,
-            items.into_iter(),
-        )
-    }
-
-    /// Streams `(index, task(item))` in the order tasks finish (Python's
-    /// `imap_unordered`, plus the index of the input), pulling items lazily
-    /// like [`imap`](BatchBuilder::imap).
-    pub fn imap_unordered<F, I, T>(
-        self,
-        task: F,
-        items: I,
-    ) -> ImapUnordered<'scope, 'env, I::IntoIter, F, T, C>
-    where
-        F: Fn(I::Item) -> T + Send + Sync + 'scope,
-        I: IntoIterator,
-        I::Item: Send + 'scope,
-        T: Send + 'scope,
-        C: CompletionCallback<T> + Clone + 'scope,
-    {
-        ImapUnordered::new(
-            self.scope,
-            self.options,
-            self.callback,
-            task,
-            items.into_iter(),
-        )
-    }
 }
 
 impl<'scope, 'env> Scope<'scope, 'env> {
-    /// Streams `task(item)` in input order with bounded look-ahead (Python's
-    /// `imap`); see [`BatchBuilder::imap`].
-    ///
-    /// ```
-    /// pool_runtime::scope(|s| {
-    ///     // An endless input: only what is consumed is computed.
-    ///     let mut squares = s.imap(|x: u64| x * x, 0..);
-    ///     assert_eq!(squares.next().unwrap().unwrap(), 0);
-    ///     assert_eq!(squares.nth(9).unwrap().unwrap(), 100);
-    /// });
-    /// ```
-    pub fn imap<F, I, T>(
-        &'scope self,
-        task: F,
-        items: I,
-    ) -> Imap<'scope, 'env, I::IntoIter, F, T, NoCallback>
-    where
-        F: Fn(I::Item) -> T + Send + Sync + 'scope,
-        I: IntoIterator,
-        I::Item: Send + 'scope,
-        T: Send + 'scope,
-    {
-        self.batch().imap(task, items)
-    }
-
-    /// Streams `(index, task(item))` in completion order (Python's
-    /// `imap_unordered`); see [`BatchBuilder::imap_unordered`].
-    pub fn imap_unordered<F, I, T>(
-        &'scope self,
-        task: F,
-        items: I,
-    ) -> ImapUnordered<'scope, 'env, I::IntoIter, F, T, NoCallback>
-    where
-        F: Fn(I::Item) -> T + Send + Sync + 'scope,
-        I: IntoIterator,
-        I::Item: Send + 'scope,
-        T: Send + 'scope,
-    {
-        self.batch().imap_unordered(task, items)
-    }
-
     #[track_caller]
     pub(crate) fn submit_window<F, T, C, X>(
         &'scope self,

@@ -14,9 +14,10 @@ use std::time::Duration;
 
 use crate::error::TaskError;
 use crate::handle::{AsCompleted, Batch, Results};
+use crate::options::NoCallback;
 use crate::options::{CompletionCallback, Options};
 use crate::primitive::{Arc, Instant};
-use crate::scope::Scope;
+use crate::scope::{BatchBuilder, Scope};
 
 /// How the window of a stream is cut into batches.
 struct Window {
@@ -384,5 +385,98 @@ impl<It: Iterator, F, T, C> fmt::Debug for ImapUnordered<'_, '_, It, F, T, C> {
             .field("bound", &self.feed.window.bound)
             .field("pulled", &self.feed.window.pulled)
             .finish()
+    }
+}
+
+impl<'scope, 'env, C> BatchBuilder<'scope, 'env, C> {
+    /// Streams `task(item)` for each item, in input order (Python's `imap`),
+    /// pulling items lazily so that at most
+    /// [`in_flight`](BatchBuilder::in_flight) of them are pulled and not yet
+    /// handed back: an endless iterator works, in bounded memory.
+    ///
+    /// Dropping the iterator early cancels the tasks it had started and not
+    /// yet handed back.
+    pub fn imap<F, I, T>(self, task: F, items: I) -> Imap<'scope, 'env, I::IntoIter, F, T, C>
+    where
+        F: Fn(I::Item) -> T + Send + Sync + 'scope,
+        I: IntoIterator,
+        I::Item: Send + 'scope,
+        T: Send + 'scope,
+        C: CompletionCallback<T> + Clone + 'scope,
+    {
+        Imap::new(
+            self.scope,
+            self.options,
+            self.callback,
+            task,
+            items.into_iter(),
+        )
+    }
+
+    /// Streams `(index, task(item))` in the order tasks finish (Python's
+    /// `imap_unordered`, plus the index of the input), pulling items lazily
+    /// like [`imap`](BatchBuilder::imap).
+    pub fn imap_unordered<F, I, T>(
+        self,
+        task: F,
+        items: I,
+    ) -> ImapUnordered<'scope, 'env, I::IntoIter, F, T, C>
+    where
+        F: Fn(I::Item) -> T + Send + Sync + 'scope,
+        I: IntoIterator,
+        I::Item: Send + 'scope,
+        T: Send + 'scope,
+        C: CompletionCallback<T> + Clone + 'scope,
+    {
+        ImapUnordered::new(
+            self.scope,
+            self.options,
+            self.callback,
+            task,
+            items.into_iter(),
+        )
+    }
+}
+
+impl<'scope, 'env> Scope<'scope, 'env> {
+    /// Streams `task(item)` in input order with bounded look-ahead (Python's
+    /// `imap`); see [`BatchBuilder::imap`].
+    ///
+    /// ```
+    /// pool_runtime::scope(|s| {
+    ///     // An endless input: only what is consumed is computed.
+    ///     let mut squares = s.imap(|x: u64| x * x, 0..);
+    ///     assert_eq!(squares.next().unwrap().unwrap(), 0);
+    ///     assert_eq!(squares.nth(9).unwrap().unwrap(), 100);
+    /// });
+    /// ```
+    pub fn imap<F, I, T>(
+        &'scope self,
+        task: F,
+        items: I,
+    ) -> Imap<'scope, 'env, I::IntoIter, F, T, NoCallback>
+    where
+        F: Fn(I::Item) -> T + Send + Sync + 'scope,
+        I: IntoIterator,
+        I::Item: Send + 'scope,
+        T: Send + 'scope,
+    {
+        self.batch().imap(task, items)
+    }
+
+    /// Streams `(index, task(item))` in completion order (Python's
+    /// `imap_unordered`); see [`BatchBuilder::imap_unordered`].
+    pub fn imap_unordered<F, I, T>(
+        &'scope self,
+        task: F,
+        items: I,
+    ) -> ImapUnordered<'scope, 'env, I::IntoIter, F, T, NoCallback>
+    where
+        F: Fn(I::Item) -> T + Send + Sync + 'scope,
+        I: IntoIterator,
+        I::Item: Send + 'scope,
+        T: Send + 'scope,
+    {
+        self.batch().imap_unordered(task, items)
     }
 }
