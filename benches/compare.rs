@@ -193,6 +193,16 @@ fn main() {
         reps: if quick { 3 } else { 11 },
         only,
     };
+    // `-- --split-cost MODE`: one fib(32) with cutoff 10 and nothing else,
+    // for counting instructions per split under callgrind (BENCHMARKS.md).
+    if let Some(mode) = args
+        .iter()
+        .position(|a| a == "--split-cost")
+        .and_then(|i| args.get(i + 1))
+    {
+        split_cost(mode);
+        return;
+    }
     let threads = thread::available_parallelism().map_or(2, |n| n.get());
     let pool = Pool::new(threads).unwrap();
     let rayon_pool = rayon::ThreadPoolBuilder::new()
@@ -892,4 +902,28 @@ fn recursion(config: &Config, pool: &Pool, rayon_pool: &rayon::ThreadPool) {
         );
         row("rayon::join", times[1] * 1e3, "ms", "1.00");
     }
+}
+
+/// One fib(32), cutoff 10, in the way `mode` says: `seq`, `fork_join`,
+/// `rayon`, or `block` (par_batch! block form).
+fn split_cost(mode: &str) {
+    let threads = thread::available_parallelism().map_or(2, |n| n.get());
+    let result = match mode {
+        "seq" => fib_seq(32),
+        "fork_join" => {
+            let pool = Pool::new(threads).unwrap();
+            pool.scope(|s| s.apply(|| fib_fork_join(32, 10)).unwrap())
+        }
+        "rayon" => rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap()
+            .install(|| fib_rayon(32, 10)),
+        "block" => {
+            let pool = Pool::new(threads).unwrap();
+            pool.scope(|s| s.apply(|| fib_block(s, 32, 10)).unwrap())
+        }
+        other => panic!("unknown --split-cost mode {other}: seq, fork_join, rayon or block"),
+    };
+    println!("fib(32) = {result}");
 }

@@ -439,6 +439,7 @@ where
     const VTABLE: JobVTable = JobVTable {
         execute: Self::execute,
         lineage: Self::lineage,
+        node: Self::node,
         reject: Self::reject,
         retain: Self::retain,
         drop_ref: Self::drop_ref,
@@ -966,6 +967,11 @@ where
                 .as_ref()
                 .map(|parent| NonNull::from(parent.node())),
         }
+    }
+
+    unsafe fn node(header: NonNull<JobHeader>) -> NonNull<Node> {
+        // SAFETY: a live batch (every caller holds a reference).
+        NonNull::from(&unsafe { Self::from_header(header) }.header.node)
     }
 
     unsafe fn reject(header: NonNull<JobHeader>) {

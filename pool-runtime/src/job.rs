@@ -30,6 +30,9 @@ pub(crate) struct JobVTable {
     /// Where the job stands in the tree of work: its own lineage node, if it
     /// has one, and the node of the work that submitted it.
     pub(crate) lineage: unsafe fn(NonNull<JobHeader>) -> Lineage,
+    /// The job's own node (heap jobs only: every one has a node), found
+    /// without looking at its parent.
+    pub(crate) node: unsafe fn(NonNull<JobHeader>) -> NonNull<Node>,
     /// The thread that took the job will not run it (it is not work the
     /// thread may run while it waits); consumes the reference.
     pub(crate) reject: unsafe fn(NonNull<JobHeader>),
@@ -156,13 +159,7 @@ impl UnitRef {
     pub(crate) fn node(&self) -> &Node {
         // SAFETY: the reference keeps the job, and so its node, alive; every
         // heap job has a node.
-        unsafe {
-            let lineage = (self.vtable().lineage)(self.0);
-            &*lineage
-                .node
-                .expect("every heap job has a lineage node")
-                .as_ptr()
-        }
+        unsafe { &*(self.vtable().node)(self.0).as_ptr() }
     }
 
     pub(crate) fn unit(&self) -> &'static UnitOps {

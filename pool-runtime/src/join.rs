@@ -72,6 +72,7 @@ where
     const VTABLE: JobVTable = JobVTable {
         execute: Self::execute,
         lineage: Self::lineage,
+        node: Self::no_node,
         reject: Self::reject,
         retain: Self::not_counted,
         drop_ref: Self::not_counted,
@@ -179,6 +180,10 @@ where
     }
 
     unsafe fn not_counted(_: NonNull<JobHeader>) {}
+
+    unsafe fn no_node(_: NonNull<JobHeader>) -> NonNull<Node> {
+        unreachable!("a stack job has no node of its own (its thief's anchor has)");
+    }
 
     /// Runs the job on its caller's thread.
     fn run_inline(&self) -> std::thread::Result<R> {

@@ -30,6 +30,9 @@ thread_local! {
     /// The node of the work this thread runs right now (see the module
     /// docs), as the header of the heap job that holds it.
     static CONTEXT: Cell<Option<NonNull<JobHeader>>> = const { Cell::new(None) };
+    /// The bloom of `CONTEXT`'s node (0 without one), kept beside it so that
+    /// a `fork_join` split reads it without reaching the node.
+    static CONTEXT_BLOOM: Cell<u64> = const { Cell::new(0) };
     /// A small random generator for node bits.
     static RANDOM: Cell<u64> = const { Cell::new(0) };
 }
@@ -110,11 +113,7 @@ pub(crate) fn current_ref() -> Option<UnitRef> {
 
 /// The bloom of the current context (0 outside any work).
 pub(crate) fn current_bloom() -> u64 {
-    match current() {
-        // SAFETY: as in `current_ref`.
-        Some(header) => unsafe { node_of(header).as_ref().bloom },
-        None => 0,
-    }
+    CONTEXT_BLOOM.with(Cell::get)
 }
 
 /// The node of a heap job.
@@ -124,11 +123,7 @@ pub(crate) fn current_bloom() -> u64 {
 /// `header` is a live heap job.
 pub(crate) unsafe fn node_of(header: NonNull<JobHeader>) -> NonNull<Node> {
     // SAFETY: live (caller's promise); every heap job has a node.
-    unsafe {
-        ((*header.as_ptr()).vtable.lineage)(header)
-            .node
-            .expect("every heap job has a lineage node")
-    }
+    unsafe { ((*header.as_ptr()).vtable.node)(header) }
 }
 
 /// Makes `header` the calling thread's context until the guard drops.
@@ -138,15 +133,21 @@ pub(crate) unsafe fn node_of(header: NonNull<JobHeader>) -> NonNull<Node> {
 /// `header` is a live heap job that the caller keeps alive until the guard
 /// is dropped.
 pub(crate) unsafe fn enter(header: NonNull<JobHeader>) -> Entered {
-    Entered(CONTEXT.with(|context| context.replace(Some(header))))
+    // SAFETY: alive (caller's promise).
+    let bloom = unsafe { node_of(header).as_ref().bloom };
+    Entered(
+        CONTEXT.with(|context| context.replace(Some(header))),
+        CONTEXT_BLOOM.with(|context| context.replace(bloom)),
+    )
 }
 
 /// Restores the previous context when dropped.
-pub(crate) struct Entered(Option<NonNull<JobHeader>>);
+pub(crate) struct Entered(Option<NonNull<JobHeader>>, u64);
 
 impl Drop for Entered {
     fn drop(&mut self) {
         CONTEXT.with(|context| context.set(self.0));
+        CONTEXT_BLOOM.with(|context| context.set(self.1));
     }
 }
 
@@ -214,6 +215,7 @@ impl Anchor {
     const VTABLE: JobVTable = JobVTable {
         execute: Anchor::never_queued,
         lineage: Anchor::lineage,
+        node: Anchor::node,
         reject: Anchor::never_queued,
         retain: Anchor::retain,
         drop_ref: Anchor::drop_ref,
@@ -246,6 +248,11 @@ impl Anchor {
             node: Some(NonNull::from(&anchor.node)),
             parent: anchor.node.parent.as_ref().map(|p| NonNull::from(p.node())),
         }
+    }
+
+    unsafe fn node(header: NonNull<JobHeader>) -> NonNull<Node> {
+        // SAFETY: the header is the first field of a live anchor.
+        NonNull::from(unsafe { &(*(header.as_ptr() as *const Anchor)).node })
     }
 
     unsafe fn retain(header: NonNull<JobHeader>) {

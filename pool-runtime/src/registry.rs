@@ -311,7 +311,9 @@ impl Registry {
     /// thread's current work descends from: they may run what it just
     /// queued. The caller has published the work (and fenced, for units).
     pub(crate) fn wake_waiters_above_current(&self) {
-        if self.sleep.waiting.load(Ordering::SeqCst) == 0 {
+        if self.sleep.waiting.load(Ordering::SeqCst) == 0
+            || lineage::current_bloom() & self.sleep.waited_mask.load(Ordering::SeqCst) == 0
+        {
             return;
         }
         let Some(mut header) = lineage::current() else {

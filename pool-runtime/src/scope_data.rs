@@ -70,6 +70,7 @@ impl ScopeData {
     const VTABLE: JobVTable = JobVTable {
         execute: ScopeData::never_queued,
         lineage: ScopeData::lineage,
+        node: ScopeData::node_of_header,
         reject: ScopeData::never_queued,
         retain: ScopeData::retain,
         drop_ref: ScopeData::drop_ref,
@@ -118,6 +119,11 @@ impl ScopeData {
             node: Some(NonNull::from(&scope.node)),
             parent: scope.node.parent.as_ref().map(|p| NonNull::from(p.node())),
         }
+    }
+
+    unsafe fn node_of_header(header: NonNull<JobHeader>) -> NonNull<Node> {
+        // SAFETY: the header is the first field of a live scope.
+        NonNull::from(unsafe { &(*(header.as_ptr() as *const ScopeData)).node })
     }
 
     unsafe fn retain(header: NonNull<JobHeader>) {

@@ -24,7 +24,9 @@
 //! costs parallelism, never progress, since the half's caller runs it itself
 //! if nobody takes it.
 
-use crate::primitive::{lock, wait, wait_timeout, AtomicUsize, Condvar, Instant, Mutex, Ordering};
+use crate::primitive::{
+    lock, wait, wait_timeout, AtomicU64, AtomicUsize, Condvar, Instant, Mutex, Ordering,
+};
 
 /// One CPU worker's parking spot: a token behind a mutex and a condition
 /// variable. (Not `thread::park`: an `unpark` that lands while the worker
@@ -89,6 +91,12 @@ pub(crate) struct Sleep {
     /// How many workers sleep inside a wait (their bits are set in some
     /// node): while there are none, queuing work skips looking for them.
     pub(crate) waiting: AtomicUsize,
+    /// The union of the bits of the nodes workers sleep on, so that queuing
+    /// work walks up its chain of parents only when its bloom says one of
+    /// them may be such a node. Recomputed from `waited_bits` under its lock
+    /// when a waiter arrives or leaves.
+    pub(crate) waited_mask: AtomicU64,
+    waited_bits: Mutex<[u32; 64]>,
 }
 
 impl Sleep {
@@ -98,7 +106,30 @@ impl Sleep {
             idle: AtomicUsize::new(0),
             spinning: AtomicUsize::new(0),
             waiting: AtomicUsize::new(0),
+            waited_mask: AtomicU64::new(0),
+            waited_bits: Mutex::new([0; 64]),
         }
+    }
+
+    /// A waiter is about to sleep on a node with bit `bit`: counted, and in
+    /// the mask before the waiter's last look (the caller fences).
+    pub(crate) fn enter_waiting(&self, bit: u64) {
+        let index = bit.trailing_zeros() as usize;
+        let mut bits = lock(&self.waited_bits);
+        bits[index] += 1;
+        self.waited_mask.fetch_or(bit, Ordering::SeqCst);
+        self.waiting.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// The waiter woke.
+    pub(crate) fn leave_waiting(&self, bit: u64) {
+        let index = bit.trailing_zeros() as usize;
+        let mut bits = lock(&self.waited_bits);
+        bits[index] -= 1;
+        if bits[index] == 0 {
+            self.waited_mask.fetch_and(!bit, Ordering::SeqCst);
+        }
+        self.waiting.fetch_sub(1, Ordering::SeqCst);
     }
 
     /// Puts worker `index` on the idle list; the caller then fences, looks

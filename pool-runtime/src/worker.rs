@@ -329,7 +329,7 @@ impl WorkerThread {
         let node = unsafe { node.as_ref() };
         parker.reset();
         node.sleeping.fetch_or(bit, Ordering::SeqCst);
-        registry.sleep.waiting.fetch_add(1, Ordering::SeqCst);
+        registry.sleep.enter_waiting(node.bit);
         // Published before the last look (see `crate::sleep`).
         fence(Ordering::SeqCst);
         let ready = (awaited.done)() || self.descendant_in_sight(wait_start, NonNull::from(node));
@@ -339,7 +339,7 @@ impl WorkerThread {
                 Some(deadline) => parker.park_until(deadline),
             }
         }
-        registry.sleep.waiting.fetch_sub(1, Ordering::SeqCst);
+        registry.sleep.leave_waiting(node.bit);
         if self.index < 63 {
             // Bit 63 is shared by every worker from 63 on: left set, it only
             // costs them a spurious wake.
