@@ -60,19 +60,9 @@ use crate::primitive::{
 };
 use crate::registry::LaneKind;
 use crate::scope_data::{ScopeData, ScopeLink};
+use crate::slots::{Inputs, Slots, BROKEN, CANCELLED, FAILED, INPUT, OK, PANICKED};
 use crate::unwind;
 use crate::worker::{Awaited, WorkerThread};
-
-pub(crate) const INPUT: u8 = 0;
-const OK: u8 = 1;
-const PANICKED: u8 = 2;
-const CANCELLED: u8 = 3;
-const BROKEN: u8 = 4;
-const TAKEN: u8 = 5;
-/// The task's result is written, and its batch counts it as a failure (an
-/// `Err` under fail-fast): streams hand it out as a value, `get()` reports
-/// it as the batch's failure.
-const FAILED: u8 = 6;
 
 /// How long a claimed chunk should take, at most, before chunks stop growing.
 const CHUNK_TARGET: Duration = Duration::from_micros(20);
@@ -151,54 +141,6 @@ impl Drop for CurrentCancel {
     fn drop(&mut self) {
         CURRENT_CANCEL.with(|current| current.set(self.0));
     }
-}
-
-/// A slot's payload: the task's input until it runs, then its result.
-union SlotValue<I, T> {
-    input: ManuallyDrop<I>,
-    output: ManuallyDrop<T>,
-}
-
-/// The slots of a batch, dropped only by `release_contents`.
-type Slots<I, T> = UnsafeCell<ManuallyDrop<SlotStore<I, T>>>;
-
-/// Where a batch keeps its slots: a batch of one task (`apply_async`, the
-/// commonest submission one at a time) keeps its slot inline, so the whole
-/// batch is a single allocation.
-enum SlotStore<I, T> {
-    One(Slot<I, T>),
-    Many(Box<[Slot<I, T>]>),
-}
-
-impl<I, T> SlotStore<I, T> {
-    fn as_slice(&self) -> &[Slot<I, T>] {
-        match self {
-            SlotStore::One(slot) => std::slice::from_ref(slot),
-            SlotStore::Many(slots) => slots,
-        }
-    }
-}
-
-/// The inputs of a new batch.
-pub(crate) enum Inputs<I> {
-    /// One task's input, stored without a separate allocation.
-    One(I),
-    /// One input per task, in submission order.
-    Many(Vec<I>),
-}
-
-impl<I> Inputs<I> {
-    pub(crate) fn len(&self) -> usize {
-        match self {
-            Inputs::One(_) => 1,
-            Inputs::Many(inputs) => inputs.len(),
-        }
-    }
-}
-
-struct Slot<I, T> {
-    state: AtomicU8,
-    value: UnsafeCell<SlotValue<I, T>>,
 }
 
 /// A task's panic (or its callback's, or its failure check's), kept for the
@@ -466,16 +408,6 @@ where
         threads: usize,
     ) -> Self {
         let len = inputs.len();
-        let slot = |input| Slot {
-            state: AtomicU8::new(INPUT),
-            value: UnsafeCell::new(SlotValue {
-                input: ManuallyDrop::new(input),
-            }),
-        };
-        let slots = match inputs {
-            Inputs::One(input) => SlotStore::One(slot(input)),
-            Inputs::Many(inputs) => SlotStore::Many(inputs.into_iter().map(slot).collect()),
-        };
         BatchInner {
             job: JobHeader {
                 vtable: &Self::VTABLE,
@@ -519,7 +451,7 @@ where
             func: UnsafeCell::new(ManuallyDrop::new(func)),
             callback: UnsafeCell::new(ManuallyDrop::new(callback)),
             is_failure,
-            slots: UnsafeCell::new(ManuallyDrop::new(slots)),
+            slots: Slots::new(inputs),
             _types: PhantomData,
         }
     }
@@ -531,18 +463,6 @@ where
 
     pub(crate) fn lane(&self) -> LaneKind {
         self.header.lane
-    }
-
-    /// The slots.
-    ///
-    /// # Safety
-    ///
-    /// The batch must not be released: the caller holds a claimed range, or
-    /// is a live handle (which keeps the batch from being released).
-    unsafe fn slots(&self) -> &[Slot<I, T>] {
-        // SAFETY: not released (caller's promise), so the store is alive; it
-        // is only taken by `release_contents`.
-        unsafe { (*self.slots.get()).as_slice() }
     }
 
     fn task_error(&self, index: usize, kind: TaskErrorKind) -> TaskError {
@@ -591,18 +511,18 @@ where
     /// soon as it is claimed, so a cancel that did not get to claim it first
     /// is too late for it (and did not count it).
     unsafe fn run_one(&self, func: &F, callback: &C, index: usize, first_of_claim: bool) {
-        // SAFETY: the batch is not released while a claimed task is pending.
-        let slot = unsafe { &self.slots()[index] };
+        let slot = self.slots.state(index);
         // SAFETY: the claim gives this thread sole ownership of the slot,
-        // which still holds its input (state INPUT); reading it moves it out.
-        let input = unsafe { ManuallyDrop::into_inner(ptr::read(&(*slot.value.get()).input)) };
+        // which still holds its input (state INPUT); the batch is not
+        // released while a claimed task is pending.
+        let input = unsafe { self.slots.take_input(index) };
         if !first_of_claim && self.header.cancel.is_cancelled() {
             // Claimed in a chunk before the cancel (or the deadline), behind
             // a task that ran: it has not started, so it never will.
             self.header.scope.drop_guarded(input);
             let error = self.task_error(index, TaskErrorKind::Cancelled);
             match self.call_back(callback, index, Err(&error)) {
-                None => slot.state.store(CANCELLED, Ordering::Release),
+                None => slot.store(CANCELLED, Ordering::Release),
                 Some(panic) => self.record_panic(slot, panic),
             }
             return;
@@ -643,16 +563,8 @@ where
             return;
         }
         // SAFETY: sole owner of the slot, whose input was moved out.
-        unsafe {
-            ptr::write(
-                slot.value.get(),
-                SlotValue {
-                    output: ManuallyDrop::new(output),
-                },
-            )
-        };
-        slot.state
-            .store(if failed { FAILED } else { OK }, Ordering::Release);
+        unsafe { self.slots.write_output(index, output) };
+        slot.store(if failed { FAILED } else { OK }, Ordering::Release);
         if failed {
             self.fail_unclaimed(TaskErrorKind::Cancelled);
         }
@@ -670,10 +582,10 @@ where
         }
     }
 
-    fn record_panic(&self, slot: &Slot<I, T>, panic: Panic) {
+    fn record_panic(&self, slot: &AtomicU8, panic: Panic) {
         lock(&self.header.panics).push(panic);
         self.header.panicked.store(true, Ordering::Release);
-        slot.state.store(PANICKED, Ordering::Release);
+        slot.store(PANICKED, Ordering::Release);
         if self.header.fail_fast {
             self.fail_unclaimed(TaskErrorKind::Cancelled);
         }
@@ -779,29 +691,16 @@ where
         if self.header.released.swap(true, Ordering::AcqRel) {
             return;
         }
+        let scope = &self.header.scope;
         // SAFETY: `release` is only reached when no task can run (every task
         // finished) and no handle can read a slot (the handle is gone, or the
-        // scope has ended its body), and `released` makes this the only call
-        // that takes the box.
-        let slots = unsafe { ManuallyDrop::take(&mut *self.slots.get()) };
-        for slot in slots.as_slice() {
-            match slot.state.load(Ordering::Acquire) {
-                INPUT => {
-                    // SAFETY: the task never ran, so the input is still there.
-                    let input =
-                        unsafe { ManuallyDrop::into_inner(ptr::read(&(*slot.value.get()).input)) };
-                    self.header.scope.drop_guarded(input);
-                }
-                OK | FAILED => {
-                    // SAFETY: the result was written and never taken.
-                    let output =
-                        unsafe { ManuallyDrop::into_inner(ptr::read(&(*slot.value.get()).output)) };
-                    self.header.scope.drop_guarded(output);
-                }
-                _ => {}
-            }
+        // scope has ended its body), and `released` makes this the only call.
+        unsafe {
+            self.slots.release(
+                |input| scope.drop_guarded(input),
+                |output| scope.drop_guarded(output),
+            );
         }
-        drop(slots);
         // SAFETY: as above, nobody can call the closures any more, and this
         // is the only release.
         let (func, callback) = unsafe {
@@ -810,8 +709,8 @@ where
                 ManuallyDrop::take(&mut *self.callback.get()),
             )
         };
-        self.header.scope.drop_guarded(func);
-        self.header.scope.drop_guarded(callback);
+        scope.drop_guarded(func);
+        scope.drop_guarded(callback);
     }
 
     /// Takes the outcome of task `index`.
@@ -821,15 +720,13 @@ where
     /// The caller is the live handle, the task finished, and its outcome was
     /// not taken before.
     unsafe fn take_outcome(&self, index: usize) -> Result<T, TaskError> {
-        // SAFETY: a live handle keeps the batch from being released.
-        let slot = unsafe { &self.slots()[index] };
-        match slot.state.load(Ordering::Acquire) {
+        match self.slots.state(index).load(Ordering::Acquire) {
             OK | FAILED => {
-                slot.state.store(TAKEN, Ordering::Relaxed);
                 // SAFETY: state OK or FAILED (loaded with Acquire) means the
-                // result was written and published; TAKEN keeps anyone from
-                // reading it again.
-                Ok(unsafe { ManuallyDrop::into_inner(ptr::read(&(*slot.value.get()).output)) })
+                // result was written and published; a live handle keeps the
+                // batch from being released; `take_output` marks it TAKEN so
+                // nobody reads it again.
+                Ok(unsafe { self.slots.take_output(index) })
             }
             _ => {
                 self.header.failure_observed.store(true, Ordering::Release);
@@ -864,8 +761,7 @@ where
 
     /// The state of task `index`.
     fn state(&self, index: usize) -> u8 {
-        // SAFETY: only called through a live handle.
-        unsafe { self.slots()[index].state.load(Ordering::Acquire) }
+        self.slots.state(index).load(Ordering::Acquire)
     }
 
     /// Marks every unclaimed task as failed with `kind`; returns how many.
@@ -890,24 +786,24 @@ where
             // so a join from them is refused instead of waiting for itself.
             // SAFETY: `&self` keeps the batch alive while it is the context.
             let _context = unsafe { lineage::enter(NonNull::from(&self.job)) };
-            // SAFETY: the swap made this thread the owner of every index from
-            // `first` on, none of which started; the batch is not released
-            // while they are pending.
-            let slots = unsafe { self.slots() };
-            // SAFETY: as above; the callback lives until release.
+            // SAFETY: the callback lives until release, which cannot happen
+            // while the tasks below are pending.
             let callback: &C = unsafe { &*self.callback.get() };
-            for (index, slot) in slots.iter().enumerate().skip(first) {
-                // SAFETY: as above, the input is still in the slot.
-                let input =
-                    unsafe { ManuallyDrop::into_inner(ptr::read(&(*slot.value.get()).input)) };
+            for index in first..self.header.len {
+                // SAFETY: the swap made this thread the owner of every index
+                // from `first` on, none of which started, so each input is
+                // still in place; the batch is not released while they are
+                // pending.
+                let input = unsafe { self.slots.take_input(index) };
                 self.header.scope.drop_guarded(input);
                 let error = self.task_error(index, kind.clone());
+                let slot = self.slots.state(index);
                 match self.call_back(callback, index, Err(&error)) {
-                    None => slot.state.store(state, Ordering::Release),
+                    None => slot.store(state, Ordering::Release),
                     Some(panic) => {
                         lock(&self.header.panics).push(panic);
                         self.header.panicked.store(true, Ordering::Release);
-                        slot.state.store(PANICKED, Ordering::Release);
+                        slot.store(PANICKED, Ordering::Release);
                     }
                 }
             }
@@ -1056,6 +952,13 @@ pub(crate) trait BatchCore<T>: Send + Sync {
     /// # Safety
     /// The caller is the live handle and the batch is complete.
     unsafe fn peek(&self, index: usize) -> Option<&T>;
+    /// Every result, in submission order, in one move.
+    ///
+    /// # Safety
+    /// The caller is the live handle, consumed; the batch is complete and
+    /// every task succeeded (`first_failure` is `None`); no result was
+    /// taken.
+    unsafe fn take_all(&self) -> Vec<T>;
     /// Past the batch's deadline, cancels every task that has not started.
     fn enforce_deadline(&self);
     fn has_unclaimed(&self) -> bool;
@@ -1111,11 +1014,12 @@ where
     unsafe fn peek(&self, index: usize) -> Option<&T> {
         // SAFETY: a live handle keeps the slots alive; the batch is complete,
         // so nobody writes the slot, and OK / FAILED mean it holds a result.
-        unsafe {
-            let slot = &self.slots()[index];
-            matches!(slot.state.load(Ordering::Acquire), OK | FAILED)
-                .then(|| &*(*slot.value.get()).output)
-        }
+        matches!(self.state(index), OK | FAILED).then(|| unsafe { self.slots.output(index) })
+    }
+
+    unsafe fn take_all(&self) -> Vec<T> {
+        // SAFETY: forwarded from the caller (every task OK, taken once).
+        unsafe { self.slots.take_all_outputs() }
     }
 
     fn enforce_deadline(&self) {

@@ -162,16 +162,10 @@ impl<'scope, T> Batch<'scope, T> {
                 .failed(index)
                 .expect("first_failure names a failed task"));
         }
-        let mut results = Vec::with_capacity(self.len());
-        for index in 0..self.len() {
-            // SAFETY: this live handle is consumed by `get`, so each index is
-            // taken at most once, after the batch completed.
-            match unsafe { self.inner.take(index) } {
-                Ok(value) => results.push(value),
-                Err(error) => return Err(error),
-            }
-        }
-        Ok(results)
+        // SAFETY: this live handle is consumed by `get`, the batch is
+        // complete, no task failed, and nothing was taken before (only a
+        // stream takes results one by one, and a stream consumes the handle).
+        Ok(unsafe { self.inner.take_all() })
     }
 
     /// Like [`get`](Batch::get), but gives up after `timeout` and hands the

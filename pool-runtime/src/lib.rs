@@ -33,6 +33,7 @@ mod registry;
 mod scope;
 mod scope_data;
 mod sleep;
+mod slots;
 mod stream;
 mod unwind;
 mod worker;

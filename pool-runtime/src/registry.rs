@@ -253,7 +253,12 @@ impl Registry {
             self.push_blocking(unit.clone(), tasks);
             return;
         }
-        let copies = tasks.min(self.threads()).max(1);
+        // From a worker, one reference fewer: the submitter claims tasks
+        // directly whenever it waits for the unit.
+        let copies = match own {
+            Some(_) => tasks.min(self.threads()).saturating_sub(1).max(1),
+            None => tasks.min(self.threads()).max(1),
+        };
         let bloom = unit.node().bloom;
         for _ in 0..copies {
             // SAFETY: the clone is an owned reference, given to the queue.
@@ -302,9 +307,8 @@ impl Registry {
             return;
         }
         let n = n.saturating_sub(self.sleep.spinning.load(Ordering::SeqCst));
-        for index in self.sleep.take_idle(n) {
-            self.workers[index].parker.wake();
-        }
+        self.sleep
+            .wake_idle(n, |index| self.workers[index].parker.wake());
     }
 
     /// Wakes the workers asleep inside a wait for work that the calling

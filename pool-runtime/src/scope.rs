@@ -10,7 +10,7 @@ use std::marker::PhantomData;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
-use crate::engine::{self, BatchInner, Inputs};
+use crate::engine::{self, BatchInner};
 use crate::error::{JoinError, SubmitError, TaskError, TaskErrorKind};
 use crate::handle::{Batch, Task};
 use crate::join;
@@ -19,6 +19,7 @@ use crate::options::{CompletionCallback, NoCallback, OnComplete, Options};
 use crate::primitive::{instant_from_std, Arc};
 use crate::registry::Registry;
 use crate::scope_data::ScopeData;
+use crate::slots::Inputs;
 use crate::unwind::AbortOnUnwind;
 use crate::worker::WorkerThread;
 

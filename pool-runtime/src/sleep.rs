@@ -150,16 +150,20 @@ impl Sleep {
         }
     }
 
-    /// Takes up to `n` idle sleepers off the list; the caller wakes them.
-    pub(crate) fn take_idle(&self, n: usize) -> Vec<usize> {
+    /// Takes up to `n` idle sleepers off the list and calls `wake` on each
+    /// (under the list's lock, which orders it before their next sleep).
+    pub(crate) fn wake_idle(&self, n: usize, wake: impl Fn(usize)) {
         if n == 0 || self.idle.load(Ordering::SeqCst) == 0 {
-            return Vec::new();
+            return;
         }
         let mut list = lock(&self.idle_list);
-        let keep = list.len().saturating_sub(n);
-        let woken = list.split_off(keep);
-        self.idle.fetch_sub(woken.len(), Ordering::SeqCst);
-        woken
+        for _ in 0..n {
+            let Some(index) = list.pop() else {
+                break;
+            };
+            self.idle.fetch_sub(1, Ordering::SeqCst);
+            wake(index);
+        }
     }
 
     /// Every idle sleeper, for shutting down.

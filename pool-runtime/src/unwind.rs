@@ -1,7 +1,7 @@
 //! Panic payload helpers, panic locations, and the abort guard.
 
 use std::any::Any;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Once;
 
@@ -23,6 +23,9 @@ std::thread_local! {
     /// A std thread-local even under loom: it is a diagnostic that orders
     /// nothing between threads.
     static LAST_PANIC: RefCell<Option<PanicLocation>> = const { RefCell::new(None) };
+    /// How many panics the hook saw on this thread: `catch` compares it
+    /// before and after, so a location is only ever the caught panic's own.
+    static PANICS_SEEN: Cell<u64> = const { Cell::new(0) };
 }
 
 /// Puts a hook in front of the process's panic hook that notes each panic's
@@ -43,6 +46,7 @@ pub(crate) fn install_location_hook() {
                 // A panic inside a thread-local destructor finds the slot
                 // gone; it then simply has no location.
                 let _ = LAST_PANIC.try_with(|last| *last.borrow_mut() = Some(location));
+                let _ = PANICS_SEEN.try_with(|seen| seen.set(seen.get().wrapping_add(1)));
             }
             previous(info);
         }));
@@ -55,15 +59,23 @@ pub(crate) struct Caught {
     pub(crate) location: Option<PanicLocation>,
 }
 
-/// Runs `f`, catching a panic with its location.
+/// Runs `f`, catching a panic with its location: the location the hook
+/// noted, if the hook saw a panic while `f` ran (otherwise none, rather than
+/// a stale one).
+#[inline]
 pub(crate) fn catch<R>(f: impl FnOnce() -> R) -> Result<R, Caught> {
-    let _ = LAST_PANIC.try_with(|last| last.borrow_mut().take());
-    panic::catch_unwind(AssertUnwindSafe(f)).map_err(|payload| Caught {
-        payload,
-        location: LAST_PANIC
-            .try_with(|last| last.borrow_mut().take())
-            .ok()
-            .flatten(),
+    let seen_before = PANICS_SEEN.try_with(Cell::get).unwrap_or(0);
+    panic::catch_unwind(AssertUnwindSafe(f)).map_err(|payload| {
+        let seen_now = PANICS_SEEN.try_with(Cell::get).unwrap_or(0);
+        let location = if seen_now != seen_before {
+            LAST_PANIC
+                .try_with(|last| last.borrow_mut().take())
+                .ok()
+                .flatten()
+        } else {
+            None
+        };
+        Caught { payload, location }
     })
 }
 

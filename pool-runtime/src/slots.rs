@@ -1,0 +1,283 @@
+//! Where a batch keeps its tasks' inputs, their states and their results.
+//!
+//! Three arrays, indexed by task: the inputs, in the `Vec` the submitter
+//! built (moved in, not copied; each input is moved out when its task
+//! starts); one state byte per task; and the results, written by the
+//! workers into a buffer allocated but never touched by the submitter. For
+//! a large batch both of the latter come fresh from the system, so the
+//! pages are faulted in by the workers as they write, in parallel, rather
+//! than by the submitter before anything runs. When every task succeeded,
+//! `get()` hands the result buffer over as the `Vec` of results: one pass,
+//! no copy.
+//!
+//! A batch of one task keeps its input and result inline, so that a task
+//! submitted on its own is a single allocation.
+//!
+//! ## Ownership
+//!
+//! A slot belongs to one thread at a time: the submitter until the batch
+//! is queued, the worker that claimed its index (through the batch's
+//! cursor) until it stores the slot's final state with `Release`, then the
+//! handle (or whoever releases the batch), which loads the state with
+//! `Acquire` before touching the result.
+
+use std::cell::UnsafeCell;
+use std::mem::{ManuallyDrop, MaybeUninit};
+use std::ptr;
+
+use crate::primitive::{AtomicBool, AtomicU8, Ordering};
+
+/// The task has not started; its input is in place.
+pub(crate) const INPUT: u8 = 0;
+/// The task returned; its result is in place.
+pub(crate) const OK: u8 = 1;
+pub(crate) const PANICKED: u8 = 2;
+pub(crate) const CANCELLED: u8 = 3;
+pub(crate) const BROKEN: u8 = 4;
+/// The result was taken by the handle.
+pub(crate) const TAKEN: u8 = 5;
+/// The task's result is in place, and its batch counts it as a failure (an
+/// `Err` under fail-fast): streams hand it out as a value, `get()` reports
+/// it as the batch's failure.
+pub(crate) const FAILED: u8 = 6;
+
+/// Batches up to this many tasks keep their states inline.
+const INLINE_STATES: usize = 16;
+
+enum States {
+    Inline([AtomicU8; INLINE_STATES]),
+    Heap(Box<[AtomicU8]>),
+}
+
+enum InputStore<I> {
+    One(ManuallyDrop<I>),
+    Many(ManuallyDrop<Vec<I>>),
+}
+
+enum OutputStore<T> {
+    One(MaybeUninit<T>),
+    Many(ManuallyDrop<Vec<MaybeUninit<T>>>),
+}
+
+/// The inputs of a new batch.
+pub(crate) enum Inputs<I> {
+    /// One task's input, stored without a separate allocation.
+    One(I),
+    /// One input per task, in submission order.
+    Many(Vec<I>),
+}
+
+impl<I> Inputs<I> {
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            Inputs::One(_) => 1,
+            Inputs::Many(inputs) => inputs.len(),
+        }
+    }
+}
+
+/// A batch's inputs, states and results (see the module docs).
+pub(crate) struct Slots<I, T> {
+    len: usize,
+    states: States,
+    inputs: UnsafeCell<InputStore<I>>,
+    outputs: UnsafeCell<OutputStore<T>>,
+    /// The result buffer went to the handle whole.
+    outputs_taken: AtomicBool,
+    released: AtomicBool,
+}
+
+impl<I, T> Slots<I, T> {
+    pub(crate) fn new(inputs: Inputs<I>) -> Slots<I, T> {
+        let len = inputs.len();
+        let states = if len <= INLINE_STATES {
+            States::Inline(std::array::from_fn(|_| AtomicU8::new(INPUT)))
+        } else {
+            States::Heap(zeroed_states(len))
+        };
+        let (inputs, outputs) = match inputs {
+            Inputs::One(input) => (
+                InputStore::One(ManuallyDrop::new(input)),
+                OutputStore::One(MaybeUninit::uninit()),
+            ),
+            Inputs::Many(inputs) => {
+                let mut outputs = Vec::with_capacity(len);
+                // SAFETY: `MaybeUninit` needs no initialization, and the
+                // capacity is `len`.
+                unsafe { outputs.set_len(len) };
+                (
+                    InputStore::Many(ManuallyDrop::new(inputs)),
+                    OutputStore::Many(ManuallyDrop::new(outputs)),
+                )
+            }
+        };
+        Slots {
+            len,
+            states,
+            inputs: UnsafeCell::new(inputs),
+            outputs: UnsafeCell::new(outputs),
+            outputs_taken: AtomicBool::new(false),
+            released: AtomicBool::new(false),
+        }
+    }
+
+    /// The state of task `index`.
+    pub(crate) fn state(&self, index: usize) -> &AtomicU8 {
+        match &self.states {
+            States::Inline(states) => &states[index],
+            States::Heap(states) => &states[index],
+        }
+    }
+
+    /// Moves task `index`'s input out.
+    ///
+    /// # Safety
+    ///
+    /// The caller owns slot `index` (it claimed the index), whose state is
+    /// `INPUT`, and takes its input only once; the slots are not released.
+    pub(crate) unsafe fn take_input(&self, index: usize) -> I {
+        // SAFETY: the caller owns the slot; the input is in place and read
+        // once, after which the slot's state leaves `INPUT`.
+        unsafe {
+            match &*self.inputs.get() {
+                InputStore::One(input) => ptr::read(&**input),
+                InputStore::Many(inputs) => ptr::read(inputs.as_ptr().add(index)),
+            }
+        }
+    }
+
+    /// Writes task `index`'s result.
+    ///
+    /// # Safety
+    ///
+    /// The caller owns slot `index`, whose result is not written yet; the
+    /// slots are not released.
+    pub(crate) unsafe fn write_output(&self, index: usize, output: T) {
+        // SAFETY: the caller owns the slot; each slot's result is a
+        // separate element, written once.
+        unsafe {
+            match &mut *self.outputs.get() {
+                OutputStore::One(slot) => {
+                    slot.write(output);
+                }
+                OutputStore::Many(outputs) => {
+                    (*outputs.as_mut_ptr().add(index)).write(output);
+                }
+            }
+        }
+    }
+
+    /// A reference to task `index`'s result.
+    ///
+    /// # Safety
+    ///
+    /// The result is in place (state `OK` or `FAILED`, loaded with
+    /// `Acquire`) and not taken; nobody writes the slot meanwhile.
+    pub(crate) unsafe fn output(&self, index: usize) -> &T {
+        // SAFETY: in place (caller's promise).
+        unsafe {
+            match &*self.outputs.get() {
+                OutputStore::One(slot) => slot.assume_init_ref(),
+                OutputStore::Many(outputs) => outputs[index].assume_init_ref(),
+            }
+        }
+    }
+
+    /// Moves task `index`'s result out and marks it taken.
+    ///
+    /// # Safety
+    ///
+    /// As for [`Slots::output`]; the caller takes it only once.
+    pub(crate) unsafe fn take_output(&self, index: usize) -> T {
+        self.state(index).store(TAKEN, Ordering::Relaxed);
+        // SAFETY: in place (caller's promise), read once.
+        unsafe { ptr::read(self.output(index)) }
+    }
+
+    /// Every result, as the `Vec` the workers wrote them into.
+    ///
+    /// # Safety
+    ///
+    /// Every task's result is in place (every state `OK`, loaded with
+    /// `Acquire`) and none was taken; called once, by the handle.
+    pub(crate) unsafe fn take_all_outputs(&self) -> Vec<T> {
+        self.outputs_taken.store(true, Ordering::Relaxed);
+        // SAFETY: every element is initialized (caller's promise), and the
+        // flag keeps `release` from dropping them again.
+        unsafe {
+            match &mut *self.outputs.get() {
+                OutputStore::One(slot) => vec![slot.assume_init_read()],
+                OutputStore::Many(outputs) => {
+                    let mut outputs = ManuallyDrop::new(std::mem::take(&mut **outputs));
+                    // `MaybeUninit<T>` has `T`'s layout, and every element
+                    // is initialized.
+                    Vec::from_raw_parts(
+                        outputs.as_mut_ptr() as *mut T,
+                        outputs.len(),
+                        outputs.capacity(),
+                    )
+                }
+            }
+        }
+    }
+
+    /// Drops every input never taken and every result never taken, through
+    /// the given functions (which keep a destructor's panic), then frees the
+    /// buffers. Runs once; later calls do nothing.
+    ///
+    /// # Safety
+    ///
+    /// No task of the batch can run any more (each slot's state is final)
+    /// and no handle can read a result any more.
+    pub(crate) unsafe fn release(
+        &self,
+        mut drop_input: impl FnMut(I),
+        mut drop_output: impl FnMut(T),
+    ) {
+        if self.released.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let outputs_taken = self.outputs_taken.load(Ordering::Relaxed);
+        for index in 0..self.len {
+            match self.state(index).load(Ordering::Acquire) {
+                // SAFETY: the task never started: its input is in place,
+                // and nobody else can take it any more.
+                INPUT => drop_input(unsafe { self.take_input(index) }),
+                // SAFETY: the result is in place and nobody can read it any
+                // more.
+                OK | FAILED if !outputs_taken => {
+                    drop_output(unsafe { ptr::read(self.output(index)) })
+                }
+                _ => {}
+            }
+        }
+        // The buffers, emptied above, without dropping elements again.
+        // SAFETY: release runs once, so the buffers are freed once.
+        unsafe {
+            if let InputStore::Many(inputs) = &mut *self.inputs.get() {
+                inputs.set_len(0);
+                ManuallyDrop::drop(inputs);
+            }
+            if let OutputStore::Many(outputs) = &mut *self.outputs.get() {
+                ManuallyDrop::drop(outputs);
+            }
+        }
+    }
+}
+
+/// `len` states, all `INPUT` (zero), from zeroed memory: for a large batch
+/// the system hands out pages that are faulted in only when written.
+#[cfg(not(loom))]
+fn zeroed_states(len: usize) -> Box<[AtomicU8]> {
+    let bytes: Box<[u8]> = vec![INPUT; len].into_boxed_slice();
+    let raw = Box::into_raw(bytes);
+    // SAFETY: `AtomicU8` has the size, alignment and bit validity of `u8`,
+    // so a boxed slice of one is a boxed slice of the other.
+    unsafe { Box::from_raw(raw as *mut [AtomicU8]) }
+}
+
+/// Loom's atomics are not bytes: build them one by one.
+#[cfg(loom)]
+fn zeroed_states(len: usize) -> Box<[AtomicU8]> {
+    (0..len).map(|_| AtomicU8::new(INPUT)).collect()
+}
