@@ -243,9 +243,9 @@ impl<I, T> Slots<I, T> {
                 // SAFETY: the task never started: its input is in place,
                 // and nobody else can take it any more.
                 INPUT => drop_input(unsafe { self.take_input(index) }),
-                // SAFETY: the result is in place and nobody can read it any
-                // more.
                 OK | FAILED if !outputs_taken => {
+                    // SAFETY: the result is in place and nobody can read it
+                    // any more.
                     drop_output(unsafe { ptr::read(self.output(index)) })
                 }
                 _ => {}
