@@ -596,6 +596,7 @@ fn main() {
         row("rayon scope + spawn", rayon_bytes, "B/task", "");
     }
     recursion(&config, &pool, &rayon_pool);
+    caller_side(&config, &pool, &rayon_pool, threads);
 }
 
 fn peak_bytes(f: impl FnOnce()) -> f64 {
@@ -923,7 +924,347 @@ fn split_cost(mode: &str) {
             let pool = Pool::new(threads).unwrap();
             pool.scope(|s| s.apply(|| fib_block(s, 32, 10)).unwrap())
         }
+        // 100 000 empty tasks submitted one at a time from outside, and
+        // the same pool doing nothing (subtract to get the cost per task).
+        "single" => {
+            let pool = Pool::new(threads).unwrap();
+            pool.scope(|s| {
+                for _ in 0..100_000 {
+                    let _ = s.apply_async(|| {});
+                }
+            });
+            0
+        }
+        "idle" => {
+            let pool = Pool::new(threads).unwrap();
+            pool.scope(|_| {});
+            0
+        }
         other => panic!("unknown --split-cost mode {other}: seq, fork_join, rayon or block"),
     };
     println!("fib(32) = {result}");
+}
+
+/// About 50 ns of work on `x`.
+#[inline(never)]
+fn work_50ns(x: u64) -> u64 {
+    let mut v = x | 1;
+    for _ in 0..40 {
+        v ^= v << 13;
+        v ^= v >> 7;
+        v ^= v << 17;
+    }
+    black_box(v)
+}
+
+/// Workloads 11 to 15: everything around the workers (issue "the caller's
+/// side and the submission path").
+fn caller_side(config: &Config, pool: &Pool, rayon_pool: &rayon::ThreadPool, threads: usize) {
+    if config.wants(11) {
+        let n = if config.quick { 100_000 } else { 1_000_000 };
+        header(&format!(
+            "11. map + collect: {n} calls of a ~50 ns function, results in order (ms)"
+        ));
+        let inputs: Vec<u64> = (0..n as u64).collect();
+        let times = time_interleaved(
+            config,
+            &mut [
+                &mut || {
+                    seconds(|| {
+                        let out = pool.scope(|s| {
+                            s.map_async(|x: &u64| work_50ns(*x), &inputs).get().unwrap()
+                        });
+                        black_box(out);
+                    })
+                },
+                &mut || {
+                    seconds(|| {
+                        let out: Vec<u64> = rayon_pool
+                            .install(|| inputs.par_iter().map(|x| work_50ns(*x)).collect());
+                        black_box(out);
+                    })
+                },
+                &mut || {
+                    seconds(|| {
+                        let out: Vec<u64> = inputs.iter().map(|x| work_50ns(*x)).collect();
+                        black_box(out);
+                    })
+                },
+            ],
+        );
+        row(
+            "poolscope map_async(..).get()",
+            times[0] * 1e3,
+            "ms",
+            &format!("{:.2}x rayon (target <= 1.05)", times[0] / times[1]),
+        );
+        row(
+            "rayon par_iter().map().collect()",
+            times[1] * 1e3,
+            "ms",
+            "1.00",
+        );
+        row(
+            "sequential",
+            times[2] * 1e3,
+            "ms",
+            &format!("{:.2}x rayon", times[2] / times[1]),
+        );
+    }
+    if config.wants(12) {
+        let frames = if config.quick { 500 } else { 10_000 };
+        header(&format!(
+            "12. frame loop: {frames} iterations of 8 tasks x ~2 us on one long-lived scope (us per iteration)"
+        ));
+        let iterations = calibrate(Duration::from_micros(2));
+        let times = time_interleaved(
+            config,
+            &mut [
+                &mut || {
+                    seconds(|| {
+                        pool.scope(|s| {
+                            for _ in 0..frames {
+                                s.map_async(|_: u32| work(iterations), 0..8).wait();
+                            }
+                        })
+                    })
+                },
+                &mut || {
+                    seconds(|| {
+                        for _ in 0..frames {
+                            rayon_pool.scope(|s| {
+                                for _ in 0..8 {
+                                    s.spawn(|_| {
+                                        work(iterations);
+                                    });
+                                }
+                            });
+                        }
+                    })
+                },
+                &mut || {
+                    seconds(|| {
+                        for _ in 0..frames {
+                            for _ in 0..8 {
+                                work(iterations);
+                            }
+                        }
+                    })
+                },
+            ],
+        );
+        let per = |t: f64| t * 1e6 / frames as f64;
+        row(
+            "poolscope map_async(..).wait() per frame",
+            per(times[0]),
+            "us",
+            &format!(
+                "{:.2}x rayon (target <= 1.0), {:.2}x sequential (target <= 0.75)",
+                times[0] / times[1],
+                times[0] / times[2]
+            ),
+        );
+        row(
+            "rayon scope + 8 spawns per frame",
+            per(times[1]),
+            "us",
+            "1.00",
+        );
+        row(
+            "sequential",
+            per(times[2]),
+            "us",
+            &format!("{:.2}x rayon", times[2] / times[1]),
+        );
+    }
+    if config.wants(13) {
+        let n = if config.quick { 100_000 } else { 1_000_000 };
+        header(&format!(
+            "13. ordered imap over {n} tasks of ~1 us, window 64 (items/s)"
+        ));
+        let iterations = calibrate(Duration::from_micros(1));
+        let times = time_interleaved(
+            config,
+            &mut [
+                &mut || {
+                    seconds(|| {
+                        pool.scope(|s| {
+                            let mut sum = 0u64;
+                            for r in s
+                                .batch()
+                                .in_flight(64)
+                                .imap(|_: u64| work(iterations), 0..n as u64)
+                            {
+                                sum = sum.wrapping_add(r.unwrap());
+                            }
+                            black_box(sum);
+                        })
+                    })
+                },
+                &mut || seconds(|| channel_pool_imap(threads, n, iterations)),
+            ],
+        );
+        let rate = |t: f64| n as f64 / t;
+        row(
+            "poolscope imap",
+            rate(times[0]),
+            "items/s",
+            &format!(
+                "{:.2}x the channel pool (target >= 1.5; >= 1.4 M/s on 2 workers)",
+                times[1] / times[0]
+            ),
+        );
+        row(
+            "hand-made std::sync::mpsc pool with a reorder buffer",
+            rate(times[1]),
+            "items/s",
+            "1.00",
+        );
+    }
+    if config.wants(14) {
+        let n = if config.quick { 10_000 } else { 100_000 };
+        header(&format!(
+            "14. two threads each submitting {n} single tasks into one scope (ns/task)"
+        ));
+        let times = time_interleaved(
+            config,
+            &mut [
+                &mut || {
+                    seconds(|| {
+                        pool.scope(|s| {
+                            thread::scope(|both| {
+                                for _ in 0..2 {
+                                    both.spawn(|| {
+                                        for _ in 0..n {
+                                            let _ = s.apply_async(|| {});
+                                        }
+                                    });
+                                }
+                            })
+                        })
+                    })
+                },
+                &mut || {
+                    seconds(|| {
+                        rayon_pool.scope(|s| {
+                            thread::scope(|both| {
+                                for _ in 0..2 {
+                                    both.spawn(|| {
+                                        for _ in 0..n {
+                                            s.spawn(|_| {});
+                                        }
+                                    });
+                                }
+                            })
+                        })
+                    })
+                },
+                &mut || {
+                    seconds(|| {
+                        pool.scope(|s| {
+                            for _ in 0..n {
+                                let _ = s.apply_async(|| {});
+                            }
+                        })
+                    })
+                },
+                &mut || {
+                    seconds(|| {
+                        rayon_pool.scope(|s| {
+                            for _ in 0..n {
+                                s.spawn(|_| {});
+                            }
+                        })
+                    })
+                },
+            ],
+        );
+        let per2 = |t: f64| t * 1e9 / (2 * n) as f64;
+        let per1 = |t: f64| t * 1e9 / n as f64;
+        row(
+            "poolscope, two submitters",
+            per2(times[0]),
+            "ns/task",
+            &format!("{:.2}x rayon (target <= 1.0)", times[0] / times[1]),
+        );
+        row(
+            "rayon scope + spawn, two submitters",
+            per2(times[1]),
+            "ns/task",
+            "1.00",
+        );
+        row(
+            "poolscope apply_async one at a time, one submitter",
+            per1(times[2]),
+            "ns/task",
+            &format!("{:.2}x rayon (target <= 0.5)", times[2] / times[3]),
+        );
+        row(
+            "rayon scope + spawn, one submitter",
+            per1(times[3]),
+            "ns/task",
+            "1.00",
+        );
+    }
+    if config.wants(15) {
+        header("15. one batch of empty tasks: 1 M against 10 M (ns/task)");
+        let small = if config.quick { 100_000 } else { 1_000_000 };
+        let big = small * 10;
+        let times = time_interleaved(
+            config,
+            &mut [
+                &mut || seconds(|| pool.scope(|s| s.map_async(|_: usize| {}, 0..small).wait())),
+                &mut || seconds(|| pool.scope(|s| s.map_async(|_: usize| {}, 0..big).wait())),
+            ],
+        );
+        let (a, b) = (times[0] * 1e9 / small as f64, times[1] * 1e9 / big as f64);
+        row(&format!("poolscope, {small} tasks"), a, "ns/task", "1.00");
+        row(
+            &format!("poolscope, {big} tasks"),
+            b,
+            "ns/task",
+            &format!("{:.2}x (target <= 1.5)", b / a),
+        );
+    }
+}
+
+/// What a user without poolscope writes for an ordered parallel map over a
+/// stream: worker threads fed through a channel, results through another,
+/// and a reorder buffer; at most 64 inputs in flight.
+fn channel_pool_imap(threads: usize, n: usize, iterations: u64) {
+    use std::collections::BTreeMap;
+    use std::sync::mpsc;
+    let (job_tx, job_rx) = mpsc::channel::<u64>();
+    let job_rx = Mutex::new(job_rx);
+    let (result_tx, result_rx) = mpsc::channel::<(u64, u64)>();
+    thread::scope(|s| {
+        for _ in 0..threads {
+            let result_tx = result_tx.clone();
+            let job_rx = &job_rx;
+            s.spawn(move || loop {
+                let job = job_rx.lock().unwrap().recv();
+                let Ok(i) = job else { return };
+                let _ = result_tx.send((i, work(iterations)));
+            });
+        }
+        drop(result_tx);
+        let mut sent = 0u64;
+        let mut next = 0u64;
+        let mut pending = BTreeMap::new();
+        let mut sum = 0u64;
+        while next < n as u64 {
+            while sent < n as u64 && sent < next + 64 {
+                job_tx.send(sent).unwrap();
+                sent += 1;
+            }
+            let (i, v) = result_rx.recv().unwrap();
+            pending.insert(i, v);
+            while let Some(v) = pending.remove(&next) {
+                sum = sum.wrapping_add(v);
+                next += 1;
+            }
+        }
+        drop(job_tx);
+        black_box(sum);
+    });
 }

@@ -77,6 +77,11 @@ thread_local! {
 pub(crate) struct CancelState {
     pub(crate) cancelled: AtomicBool,
     pub(crate) deadline: Option<Instant>,
+    /// One of the batch's tasks called `blocking` (or is a
+    /// `#[pool_task(blocking)]` function): from now on its tasks are claimed
+    /// one at a time, so that no blocking task waits in a chunk behind
+    /// another.
+    pub(crate) blocks: AtomicBool,
 }
 
 impl CancelState {
@@ -128,6 +133,18 @@ pub fn current_task_cancelled() -> bool {
     })
 }
 
+/// Marks the batch whose task the calling thread runs as one whose tasks
+/// block (see `CancelState::blocks`).
+pub(crate) fn mark_running_batch_blocking() {
+    CURRENT_CANCEL.with(|current| {
+        let flag = current.get();
+        // SAFETY: as in `current_task_cancelled`.
+        if let Some(state) = unsafe { flag.as_ref() } {
+            state.blocks.store(true, Ordering::Relaxed);
+        }
+    })
+}
+
 /// Restores the previous cancel state when dropped.
 struct CurrentCancel(*const CancelState);
 
@@ -149,6 +166,9 @@ struct Panic {
     index: usize,
     message: String,
     location: Option<PanicLocation>,
+    /// The `#[pool_task]` function it came out of, when the batch itself
+    /// has no name.
+    task: Option<&'static str>,
 }
 
 /// The part of a batch that does not depend on its types.
@@ -241,7 +261,7 @@ impl BatchHeader {
     }
 
     fn chunk_for(&self, wanted: usize, remaining: usize) -> usize {
-        if self.lane == LaneKind::Blocking {
+        if self.lane == LaneKind::Blocking || self.cancel.blocks.load(Ordering::Relaxed) {
             return 1;
         }
         if let Some(chunk) = self.chunk {
@@ -430,6 +450,7 @@ where
                 cancel: CancelState {
                     cancelled: AtomicBool::new(false),
                     deadline: options.deadline,
+                    blocks: AtomicBool::new(false),
                 },
                 panics: Mutex::new(Vec::new()),
                 panicked: AtomicBool::new(false),
@@ -499,6 +520,7 @@ where
             index,
             message,
             location: caught.location,
+            task: caught.task,
         }
     }
 
@@ -571,14 +593,16 @@ where
     }
 
     fn panic_error(&self, panic: &Panic) -> TaskError {
+        let error = self.task_error(
+            panic.index,
+            TaskErrorKind::Panicked {
+                message: panic.message.clone(),
+            },
+        );
         TaskError {
             location: panic.location.clone(),
-            ..self.task_error(
-                panic.index,
-                TaskErrorKind::Panicked {
-                    message: panic.message.clone(),
-                },
-            )
+            name: error.name.or(panic.task.map(Cow::Borrowed)),
+            ..error
         }
     }
 

@@ -19,6 +19,7 @@
 
 #![deny(missing_docs, missing_debug_implementations)]
 
+mod blocking;
 mod deque;
 mod engine;
 mod error;
@@ -38,6 +39,9 @@ mod stream;
 mod unwind;
 mod worker;
 
+pub use blocking::blocking;
+#[doc(hidden)]
+pub use blocking::{__enter_task, TaskGuard};
 pub use engine::current_task_cancelled;
 pub use error::{
     BuildError, JoinError, PanicLocation, SubmitError, TaskError, TaskErrorKind, TryGetError,

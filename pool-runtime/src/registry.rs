@@ -40,8 +40,8 @@ use crate::job::{JobRef, UnitRef};
 use crate::lineage;
 use crate::primitive::thread::{self, JoinHandle, Thread};
 use crate::primitive::{
-    fence, lock, mpsc, thread_local, Arc, AtomicBool, AtomicUsize, IdCounter, Injector, Instant,
-    Mutex, Ordering,
+    fence, lock, mpsc, thread_local, Arc, AtomicBool, AtomicPtr, AtomicUsize, IdCounter, Injector,
+    Instant, Mutex, Ordering,
 };
 use crate::sleep::{Parker, Sleep};
 use crate::unwind;
@@ -81,6 +81,85 @@ pub(crate) struct WorkerShared {
     pub(crate) parker: Parker,
 }
 
+/// The CPU workers' slots: the first `threads` for the pool's own workers,
+/// the rest for spare workers, made when a worker enters `blocking` (see
+/// [`crate::blocking`]). A slot, once made, lives as long as the pool.
+pub(crate) struct Workers {
+    slots: Box<[AtomicPtr<WorkerShared>]>,
+    /// Slots made so far (they are made in order).
+    made: AtomicUsize,
+}
+
+impl Workers {
+    fn new(capacity: usize) -> Workers {
+        Workers {
+            slots: (0..capacity)
+                .map(|_| AtomicPtr::new(std::ptr::null_mut()))
+                .collect(),
+            made: AtomicUsize::new(0),
+        }
+    }
+
+    /// Makes the next slot; returns its index, or `None` at capacity.
+    fn make(&self) -> Option<usize> {
+        let index = self.made.load(Ordering::Acquire);
+        if index >= self.slots.len() {
+            return None;
+        }
+        let shared = Box::into_raw(Box::new(WorkerShared {
+            deque: Deque::new(),
+            parker: Parker::new(),
+        }));
+        self.slots[index].store(shared, Ordering::Release);
+        self.made.store(index + 1, Ordering::Release);
+        Some(index)
+    }
+
+    /// Slot `index`, if it was made.
+    pub(crate) fn get(&self, index: usize) -> Option<&WorkerShared> {
+        let shared = self.slots.get(index)?.load(Ordering::Acquire);
+        // SAFETY: a made slot is a leaked box freed only when the registry
+        // (which `self` is part of) is dropped.
+        unsafe { shared.as_ref() }
+    }
+
+    /// Slot `index`, which the caller knows was made.
+    pub(crate) fn at(&self, index: usize) -> &WorkerShared {
+        self.get(index).expect("a worker's own slot was made")
+    }
+
+    /// How many slots were made.
+    pub(crate) fn len(&self) -> usize {
+        self.made.load(Ordering::Acquire)
+    }
+
+    /// Every slot made so far, with its index.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (usize, &WorkerShared)> {
+        (0..self.len()).filter_map(|index| self.get(index).map(|shared| (index, shared)))
+    }
+}
+
+impl Drop for Workers {
+    fn drop(&mut self) {
+        for slot in self.slots.iter() {
+            let shared = slot.load(Ordering::Acquire);
+            if !shared.is_null() {
+                // SAFETY: made by `make` with `Box::into_raw`, freed once,
+                // here, when no thread can reach the registry any more.
+                drop(unsafe { Box::from_raw(shared) });
+            }
+        }
+    }
+}
+
+/// Spare workers parked for lack of a blocked worker to stand in for, and
+/// slots whose spare thread exited.
+#[derive(Default)]
+struct Spares {
+    parked: Vec<usize>,
+    free: Vec<usize>,
+}
+
 /// The main function of a CPU worker, given its registry and index
 /// ([`crate::worker::main_loop`]; a pointer, so that this module does not
 /// depend on the one above it).
@@ -90,8 +169,13 @@ pub(crate) type CpuMain = fn(Arc<Registry>, usize);
 pub(crate) struct Registry {
     id: usize,
     config: Config,
-    pub(crate) workers: Box<[WorkerShared]>,
+    pub(crate) workers: Workers,
     pub(crate) injector: Injector<JobRef>,
+    cpu_main: CpuMain,
+    /// CPU-lane threads (workers and active spares) not inside `blocking`:
+    /// kept at `threads` while spares last.
+    cpu_running: AtomicUsize,
+    spares: Mutex<Spares>,
     deferred: Mutex<VecDeque<JobRef>>,
     deferred_len: AtomicUsize,
     pub(crate) sleep: Sleep,
@@ -122,16 +206,18 @@ impl Registry {
         }
         unwind::install_location_hook();
         let threads = config.threads;
+        let workers = Workers::new(threads + config.max_blocking_threads);
+        for _ in 0..threads {
+            workers.make();
+        }
         let registry = Arc::new(Registry {
             id: NEXT_REGISTRY_ID.fetch_add(1, Ordering::Relaxed),
             config,
-            workers: (0..threads)
-                .map(|_| WorkerShared {
-                    deque: Deque::new(),
-                    parker: Parker::new(),
-                })
-                .collect(),
+            workers,
             injector: Injector::new(),
+            cpu_main,
+            cpu_running: AtomicUsize::new(threads),
+            spares: Mutex::new(Spares::default()),
             deferred: Mutex::new(VecDeque::new()),
             deferred_len: AtomicUsize::new(0),
             sleep: Sleep::new(),
@@ -265,7 +351,7 @@ impl Registry {
             let job = unsafe { JobRef::from_raw(unit.clone().into_raw()) };
             match own {
                 Some(index) => {
-                    if let Err(job) = self.workers[index].deque.push(job, bloom) {
+                    if let Err(job) = self.workers.at(index).deque.push(job, bloom) {
                         self.injector.push(job);
                     }
                 }
@@ -308,7 +394,7 @@ impl Registry {
         }
         let n = n.saturating_sub(self.sleep.spinning.load(Ordering::SeqCst));
         self.sleep
-            .wake_idle(n, |index| self.workers[index].parker.wake());
+            .wake_idle(n, |index| self.workers.at(index).parker.wake());
     }
 
     /// Wakes the workers asleep inside a wait for work that the calling
@@ -343,7 +429,7 @@ impl Registry {
                 worker.parker.wake();
             }
         } else {
-            for worker in self.workers.iter().skip(63) {
+            for (_, worker) in self.workers.iter().skip(63) {
                 worker.parker.wake();
             }
         }
@@ -354,7 +440,10 @@ impl Registry {
     pub(crate) fn may_have_work(&self) -> bool {
         !self.injector.is_empty()
             || self.deferred_len.load(Ordering::Relaxed) > 0
-            || self.workers.iter().any(|worker| !worker.deque.is_empty())
+            || self
+                .workers
+                .iter()
+                .any(|(_, worker)| !worker.deque.is_empty())
     }
 
     /// Takes the oldest deferred job, if any.
@@ -444,11 +533,11 @@ impl Registry {
     fn terminate_threads(&self) {
         self.terminating.store(true, Ordering::SeqCst);
         for index in self.sleep.take_all_idle() {
-            self.workers[index].parker.wake();
+            self.workers.at(index).parker.wake();
         }
-        for worker in self.workers.iter() {
+        for (_, worker) in self.workers.iter() {
             // A worker between looking for work and sleeping: the token makes
-            // its park return.
+            // its park return (parked spares too).
             worker.parker.wake();
         }
         self.blocking.wake_all();
@@ -467,6 +556,118 @@ impl Registry {
             }
             for handle in handles {
                 let _ = handle.join();
+            }
+        }
+    }
+
+    // ----- spare workers, for `blocking` -----
+
+    /// A CPU-lane thread enters `blocking`: if that leaves fewer than
+    /// `threads` running, a spare takes its slot (a parked one, or a new
+    /// one while the cap allows).
+    pub(crate) fn begin_blocking(self: &Arc<Self>) {
+        let running = self.cpu_running.fetch_sub(1, Ordering::SeqCst) - 1;
+        if running < self.threads() {
+            self.activate_spare();
+        }
+    }
+
+    /// The thread is back from `blocking`. A spare it made surplus retires
+    /// at its next job boundary (see `retire_if_surplus`).
+    pub(crate) fn end_blocking(&self) {
+        self.cpu_running.fetch_add(1, Ordering::SeqCst);
+    }
+
+    fn activate_spare(self: &Arc<Self>) {
+        self.cpu_running.fetch_add(1, Ordering::SeqCst);
+        let slot = {
+            let mut spares = lock(&self.spares);
+            if let Some(index) = spares.parked.pop() {
+                // Woken under the lock: it looks for itself in `parked`.
+                self.workers.at(index).parker.wake();
+                return;
+            }
+            spares.free.pop().or_else(|| self.workers.make())
+        };
+        let Some(index) = slot else {
+            // At the cap: the pool runs with one CPU thread fewer meanwhile.
+            self.cpu_running.fetch_sub(1, Ordering::SeqCst);
+            return;
+        };
+        let thread_index = self.next_thread_index.fetch_add(1, Ordering::Relaxed);
+        let registry = self.clone();
+        let cpu_main = self.cpu_main;
+        let spawned = spawn_thread(&self.config, thread_index, move || {
+            let _marked = registry.mark_current_thread();
+            match registry.run_start_hook(thread_index) {
+                Ok(()) => cpu_main(registry, index),
+                Err(err) => {
+                    registry.cpu_running.fetch_sub(1, Ordering::SeqCst);
+                    lock(&registry.spares).free.push(index);
+                    registry.break_pool(err.to_string());
+                }
+            }
+        });
+        match spawned {
+            Ok(handle) => lock(&self.join_handles).push(handle),
+            Err(_) => {
+                self.cpu_running.fetch_sub(1, Ordering::SeqCst);
+                lock(&self.spares).free.push(index);
+            }
+        }
+    }
+
+    pub(crate) fn blocking_idle_timeout(&self) -> Duration {
+        self.config.blocking_idle_timeout
+    }
+
+    /// Whether `index` is a spare's slot.
+    pub(crate) fn is_spare(&self, index: usize) -> bool {
+        index >= self.threads()
+    }
+
+    /// Called by a spare between jobs, with its deque empty: if more CPU
+    /// threads run than `threads` (the worker it stood in for is back), it
+    /// parks until another worker blocks. Returns false when the spare
+    /// should exit (it stayed parked for the blocking idle timeout, or the
+    /// pool shuts down).
+    pub(crate) fn retire_if_surplus(&self, index: usize) -> bool {
+        loop {
+            let running = self.cpu_running.load(Ordering::SeqCst);
+            if running <= self.threads() {
+                return true;
+            }
+            if self
+                .cpu_running
+                .compare_exchange(running, running - 1, Ordering::SeqCst, Ordering::SeqCst)
+                .is_ok()
+            {
+                break;
+            }
+        }
+        let parker = &self.workers.at(index).parker;
+        let deadline = Instant::now() + self.config.blocking_idle_timeout;
+        loop {
+            {
+                let mut spares = lock(&self.spares);
+                parker.reset();
+                if !spares.parked.contains(&index) {
+                    if self.terminating.load(Ordering::SeqCst) {
+                        return false;
+                    }
+                    spares.parked.push(index);
+                }
+            }
+            parker.park_until(deadline);
+            let mut spares = lock(&self.spares);
+            let Some(position) = spares.parked.iter().position(|&i| i == index) else {
+                // Activated (taken off the list, counted in again).
+                return true;
+            };
+            if self.terminating.load(Ordering::SeqCst) || Instant::now() >= deadline {
+                spares.parked.swap_remove(position);
+                spares.free.push(index);
+                return false;
             }
         }
     }

@@ -26,6 +26,9 @@ std::thread_local! {
     /// How many panics the hook saw on this thread: `catch` compares it
     /// before and after, so a location is only ever the caught panic's own.
     static PANICS_SEEN: Cell<u64> = const { Cell::new(0) };
+    /// The name of the `#[pool_task]` function a panic unwound out of, with
+    /// the `PANICS_SEEN` count it belongs to (see `TaskName`).
+    static PANICKED_TASK: Cell<(u64, Option<&'static str>)> = const { Cell::new((0, None)) };
 }
 
 /// Puts a hook in front of the process's panic hook that notes each panic's
@@ -53,10 +56,26 @@ pub(crate) fn install_location_hook() {
     });
 }
 
-/// A caught panic: its payload and, when the hook saw it, its location.
+/// A caught panic: its payload and, when the hook saw it, its location; and
+/// the name of the `#[pool_task]` function it unwound out of, if any.
 pub(crate) struct Caught {
     pub(crate) payload: Box<dyn Any + Send>,
     pub(crate) location: Option<PanicLocation>,
+    pub(crate) task: Option<&'static str>,
+}
+
+/// Marks the code of a named task (a `#[pool_task]` function) while alive:
+/// a panic unwinding out of it carries the name to the catch that reports
+/// it. Nested ones: the outermost name wins, being dropped last.
+pub(crate) struct TaskName(pub(crate) &'static str);
+
+impl Drop for TaskName {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let seen = PANICS_SEEN.try_with(Cell::get).unwrap_or(0);
+            let _ = PANICKED_TASK.try_with(|task| task.set((seen, Some(self.0))));
+        }
+    }
 }
 
 /// Runs `f`, catching a panic with its location: the location the hook
@@ -75,7 +94,15 @@ pub(crate) fn catch<R>(f: impl FnOnce() -> R) -> Result<R, Caught> {
         } else {
             None
         };
-        Caught { payload, location }
+        let task = match PANICKED_TASK.try_with(|task| task.replace((0, None))) {
+            Ok((seen, name)) if seen == seen_now && seen != seen_before => name,
+            _ => None,
+        };
+        Caught {
+            payload,
+            location,
+            task,
+        }
     })
 }
 

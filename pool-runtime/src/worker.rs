@@ -32,7 +32,7 @@ use std::cell::Cell;
 use std::ptr::{self, NonNull};
 
 use crate::deque::{Deque, Steal};
-use crate::job::{JobRef, Node};
+use crate::job::{JobRef, Node, UnitRef};
 use crate::lineage;
 use crate::primitive::{fence, thread, thread_local, Arc, Backoff, Instant, Ordering};
 use crate::registry::{Registry, WorkerShared};
@@ -51,6 +51,13 @@ pub(crate) struct WorkerThread {
 
 /// How many fruitless rounds a waiter spins (yielding) before it sleeps.
 const WAIT_SPIN_ROUNDS: u32 = 64;
+
+/// How long an idle worker keeps looking for work before it sleeps (see
+/// `spin_for_work`). Under loom the clock is frozen, so the linger is none.
+#[cfg(not(loom))]
+const IDLE_LINGER: std::time::Duration = std::time::Duration::from_micros(200);
+#[cfg(loom)]
+const IDLE_LINGER: std::time::Duration = std::time::Duration::ZERO;
 
 /// What a waiter waits for.
 pub(crate) struct Awaited<'a> {
@@ -81,7 +88,7 @@ impl WorkerThread {
     }
 
     fn shared(&self) -> &WorkerShared {
-        &self.registry.workers[self.index]
+        self.registry.workers.at(self.index)
     }
 
     pub(crate) fn deque(&self) -> &Deque {
@@ -98,12 +105,13 @@ impl WorkerThread {
     }
 
     /// The other workers, from a random one on.
-    fn victims(&self) -> impl Iterator<Item = usize> + '_ {
+    fn victims(&self) -> impl Iterator<Item = &WorkerShared> + '_ {
         let n = self.registry.workers.len();
         let start = self.next_random() % n;
         (0..n)
             .map(move |offset| (start + offset) % n)
             .filter(move |&victim| victim != self.index)
+            .filter_map(move |victim| self.registry.workers.get(victim))
     }
 
     /// Anything to run: own deque, then steals, then the shared queues.
@@ -126,7 +134,7 @@ impl WorkerThread {
 
     fn take_from_others(&self) -> Option<JobRef> {
         for victim in self.victims() {
-            let deque = &self.registry.workers[victim].deque;
+            let deque = &victim.deque;
             loop {
                 match deque.steal(|_| true) {
                     Steal::Taken(job) => return Some(job),
@@ -140,21 +148,40 @@ impl WorkerThread {
             .or_else(|| self.registry.injector.pop())
     }
 
-    /// Spins briefly; returns true as soon as some queue may have work.
+    /// Keeps looking for work for a while before the worker sleeps;
+    /// returns true as soon as some queue may have work.
+    ///
+    /// First a short spin, then, up to [`IDLE_LINGER`] after the last job,
+    /// yielding between looks: a program that submits work in bursts (a
+    /// frame loop) finds the workers awake, without a system call to wake
+    /// them, while a waiting caller still gets the CPU. A pool left idle
+    /// for longer sleeps, and then costs nothing.
     fn spin_for_work(&self) -> bool {
         let sleep = &self.registry.sleep;
         sleep.spinning.fetch_add(1, Ordering::SeqCst);
+        let found = self.look_for_work_a_while();
+        sleep.spinning.fetch_sub(1, Ordering::SeqCst);
+        found
+    }
+
+    fn look_for_work_a_while(&self) -> bool {
         let backoff = Backoff::new();
-        let mut found = false;
         while !backoff.is_completed() {
             if self.registry.may_have_work() {
-                found = true;
-                break;
+                return true;
             }
             backoff.snooze();
         }
-        sleep.spinning.fetch_sub(1, Ordering::SeqCst);
-        found
+        let until = Instant::now() + IDLE_LINGER;
+        loop {
+            if self.registry.may_have_work() {
+                return true;
+            }
+            if self.registry.terminating.load(Ordering::Relaxed) || Instant::now() >= until {
+                return false;
+            }
+            thread::yield_now();
+        }
     }
 
     /// Sleeps until woken for work. Returns false when the worker should
@@ -171,9 +198,39 @@ impl WorkerThread {
             registry.sleep.leave_idle(self.index);
             return !terminating || registry.may_have_work();
         }
-        parker.park();
+        if registry.is_spare(self.index) {
+            // A spare does not sleep for ever: it goes back to see whether
+            // it is still needed, and retires if not.
+            parker.park_until(Instant::now() + registry.blocking_idle_timeout());
+        } else {
+            parker.park();
+        }
         registry.sleep.leave_idle(self.index);
         true
+    }
+
+    /// Before this worker blocks (see [`crate::blocking`]): if it runs a task
+    /// of a unit that has unclaimed tasks left, puts a reference to the unit
+    /// on its deque, so that the spare standing in for it (or any worker)
+    /// can take the rest; the blocked worker may hold the unit's only queue
+    /// reference.
+    pub(crate) fn republish_current_unit(&self) {
+        let Some(header) = lineage::current() else {
+            return;
+        };
+        // SAFETY: the current context is alive while current.
+        let unit = unsafe { UnitRef::retain(header) };
+        if unit.vtable().unit.is_none() || !unit.has_unclaimed() {
+            return;
+        }
+        let bloom = unit.node().bloom;
+        // SAFETY: an owned reference, given to the queue.
+        let job = unsafe { JobRef::from_raw(unit.into_raw()) };
+        if let Err(job) = self.deque().push(job, bloom) {
+            self.registry.injector.push(job);
+        }
+        fence(Ordering::SeqCst);
+        self.registry.wake_idle(1);
     }
 
     /// Waits until `awaited` is done, running only the awaited work and its
@@ -218,7 +275,7 @@ impl WorkerThread {
         // SAFETY: the awaited work's node is alive while it is awaited.
         let filter = unsafe { node.as_ref() };
         for victim in self.victims() {
-            let deque = &self.registry.workers[victim].deque;
+            let deque = &victim.deque;
             loop {
                 match deque.steal(|bloom| filter.may_contain(bloom)) {
                     Steal::Taken(job) => {
@@ -297,7 +354,6 @@ impl WorkerThread {
             .registry
             .workers
             .iter()
-            .enumerate()
             .filter(|&(index, _)| index != self.index)
             .any(|(_, worker)| {
                 worker
@@ -362,7 +418,11 @@ pub(crate) fn main_loop(registry: Arc<Registry>, index: usize) {
         rng: Cell::new((index as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1),
     };
     WORKER.with(|current| current.set(&worker));
+    let spare = worker.registry.is_spare(index);
     loop {
+        if spare && worker.deque().is_empty() && !worker.registry.retire_if_surplus(index) {
+            break;
+        }
         if let Some(job) = worker.find_work() {
             job.execute();
             continue;
