@@ -597,6 +597,7 @@ fn main() {
     }
     recursion(&config, &pool, &rayon_pool);
     caller_side(&config, &pool, &rayon_pool, threads);
+    async_round_trip(&config, &pool, &rayon_pool);
 }
 
 fn peak_bytes(f: impl FnOnce()) -> f64 {
@@ -1226,6 +1227,87 @@ fn caller_side(config: &Config, pool: &Pool, rayon_pool: &rayon::ThreadPool, thr
             &format!("{:.2}x (target <= 1.5)", b / a),
         );
     }
+}
+
+/// Workload 16: one task offloaded from async code and awaited, again and
+/// again: poolscope's awaitable handle against what a tokio user reaches
+/// for (`spawn_blocking`, or `rayon::spawn` and a oneshot channel).
+fn async_round_trip(config: &Config, pool: &Pool, rayon_pool: &rayon::ThreadPool) {
+    if !config.wants(16) {
+        return;
+    }
+    let n: u64 = if config.quick { 1_000 } else { 20_000 };
+    header(&format!(
+        "16. await one offloaded task from a tokio runtime, {n} times in a row (us/round trip)"
+    ));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let times = time_interleaved(
+        config,
+        &mut [
+            &mut || {
+                runtime.block_on(async {
+                    let start = Instant::now();
+                    let mut x = 0u64;
+                    for _ in 0..n {
+                        x = pool.apply_async(move || x + 1).await.unwrap();
+                    }
+                    black_box(x);
+                    start.elapsed().as_secs_f64()
+                })
+            },
+            &mut || {
+                runtime.block_on(async {
+                    let start = Instant::now();
+                    let mut x = 0u64;
+                    for _ in 0..n {
+                        x = tokio::task::spawn_blocking(move || x + 1).await.unwrap();
+                    }
+                    black_box(x);
+                    start.elapsed().as_secs_f64()
+                })
+            },
+            &mut || {
+                runtime.block_on(async {
+                    let start = Instant::now();
+                    let mut x = 0u64;
+                    for _ in 0..n {
+                        let (tx, rx) = tokio::sync::oneshot::channel();
+                        rayon_pool.spawn(move || {
+                            let _ = tx.send(x + 1);
+                        });
+                        x = rx.await.unwrap();
+                    }
+                    black_box(x);
+                    start.elapsed().as_secs_f64()
+                })
+            },
+        ],
+    );
+    let per = |t: f64| t * 1e6 / n as f64;
+    row(
+        "poolscope pool.apply_async(..).await",
+        per(times[0]),
+        "us",
+        &format!(
+            "1.00 ({:.2}x spawn_blocking, {:.2}x rayon::spawn + oneshot)",
+            times[0] / times[1],
+            times[0] / times[2]
+        ),
+    );
+    row(
+        "tokio::task::spawn_blocking(..).await",
+        per(times[1]),
+        "us",
+        "",
+    );
+    row(
+        "rayon::spawn + tokio oneshot, awaited",
+        per(times[2]),
+        "us",
+        "",
+    );
 }
 
 /// What a user without poolscope writes for an ordered parallel map over a

@@ -48,6 +48,7 @@ use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
 use std::ops::Range;
 use std::ptr::{self, NonNull};
+use std::task::Waker;
 use std::time::Duration;
 
 use crate::error::{PanicLocation, TaskError, TaskErrorKind};
@@ -210,11 +211,29 @@ pub(crate) struct BatchHeader {
     /// Whether finishers log completed indices, for completion-order reads.
     pub(crate) log_on: AtomicBool,
     pub(crate) log: Mutex<Vec<usize>>,
-    done_lock: Mutex<()>,
+    /// Guards the condition variable's waits, and holds the task awaiting
+    /// the batch (an awaited handle or an async stream read), if any.
+    done_lock: Mutex<Option<AsyncWaiter>>,
     done: Condvar,
     pub(crate) node: Node,
     scope_link: ScopeLink,
     pub(crate) scope: Arc<ScopeData>,
+}
+
+/// The task awaiting a batch: an awaited handle (woken when the batch
+/// completes) or an async stream read (woken whenever a task completes).
+/// A batch has one reader, so one slot is enough.
+///
+/// The slot is counted in `waiters` or `streamers` while it holds a waker,
+/// which is what makes finishers look at it: the poller counts itself and
+/// stores its waker under `done_lock`, then re-checks readiness after the
+/// store-buffering hand-shake; a finisher lowers `pending`, does its half
+/// of the hand-shake, and takes the waker (under the lock) if the count
+/// says there is one. Either the poller sees the completion, or the
+/// finisher sees the waker.
+pub(crate) struct AsyncWaiter {
+    waker: Waker,
+    every_task: bool,
 }
 
 /// What a wait on a batch waits for.
@@ -323,6 +342,69 @@ impl BatchHeader {
         }
     }
 
+    fn async_count(&self, every_task: bool) -> &AtomicUsize {
+        if every_task {
+            &self.streamers
+        } else {
+            &self.waiters
+        }
+    }
+
+    /// Stores `waker`, to be woken when the batch completes (or, with
+    /// `every_task`, when any task completes). The caller re-checks
+    /// readiness after this returns (see [`AsyncWaiter`]).
+    pub(crate) fn register_waker(&self, waker: &Waker, every_task: bool) {
+        let mut slot = lock(&self.done_lock);
+        match slot.as_mut() {
+            Some(waiter) if waiter.every_task == every_task => {
+                if !waiter.waker.will_wake(waker) {
+                    waiter.waker = waker.clone();
+                }
+            }
+            _ => {
+                if let Some(old) = slot.take() {
+                    self.async_count(old.every_task)
+                        .fetch_sub(1, Ordering::SeqCst);
+                }
+                self.async_count(every_task).fetch_add(1, Ordering::SeqCst);
+                *slot = Some(AsyncWaiter {
+                    waker: waker.clone(),
+                    every_task,
+                });
+            }
+        }
+        drop(slot);
+        seq_cst_hand_shake();
+    }
+
+    /// Forgets the stored waker, if any (its reader is done or gone).
+    pub(crate) fn clear_waker(&self) {
+        if self.waiters.load(Ordering::SeqCst) == 0 && self.streamers.load(Ordering::SeqCst) == 0 {
+            return;
+        }
+        let mut slot = lock(&self.done_lock);
+        if let Some(old) = slot.take() {
+            self.async_count(old.every_task)
+                .fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    /// For a finisher: the stored waker, if it waits for what just
+    /// happened (any completion, or, when `last`, the batch's).
+    fn take_waker(&self, last: bool) -> Option<Waker> {
+        let mut slot = lock(&self.done_lock);
+        if !slot
+            .as_ref()
+            .is_some_and(|waiter| waiter.every_task || last)
+        {
+            return None;
+        }
+        let waiter = slot.take()?;
+        self.async_count(waiter.every_task)
+            .fetch_sub(1, Ordering::SeqCst);
+        Some(waiter.waker)
+    }
+
     /// Blocks until `ready()` holds, or the deadline; finishers notify
     /// streamers on every chunk, and `ready` is checked after registering.
     fn block_until(&self, ready: &dyn Fn() -> bool, deadline: Option<Instant>) -> bool {
@@ -412,6 +494,7 @@ where
         fail_unclaimed: Self::unit_fail_unclaimed,
         release: Self::unit_release,
         unobserved_panic: Self::unit_unobserved_panic,
+        is_released: Self::unit_is_released,
         is_settled: Self::unit_is_settled,
         has_unclaimed: Self::unit_has_unclaimed,
         run_here: Self::unit_run_here,
@@ -463,9 +546,12 @@ where
                 streamers: AtomicUsize::new(0),
                 log_on: AtomicBool::new(false),
                 log: Mutex::new(Vec::new()),
-                done_lock: Mutex::new(()),
+                done_lock: Mutex::new(None),
                 done: Condvar::new(),
-                node: Node::unit_under_current(scope.node()),
+                node: Node::unit_in(
+                    scope.node(),
+                    lineage::current_ref().unwrap_or_else(|| scope.unit_ref()),
+                ),
                 scope_link: ScopeLink::new(ptr::null_mut()),
                 scope,
             },
@@ -633,8 +719,17 @@ where
         let sleepers = self.header.streamers.load(Ordering::SeqCst) > 0
             || (last && self.header.waiters.load(Ordering::SeqCst) > 0);
         if sleepers {
-            drop(lock(&self.header.done_lock));
+            let waker = self.header.take_waker(last);
             self.header.done.notify_all();
+            if let Some(waker) = waker {
+                // A `Waker` is the executor's code: a panic in it must not
+                // kill this worker (the default panic hook has reported it).
+                if let Err(payload) =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| waker.wake()))
+                {
+                    unwind::drop_payload(payload);
+                }
+            }
         }
         let scope = &self.header.scope;
         self.header
@@ -929,6 +1024,14 @@ where
     unsafe fn unit_unobserved_panic(header: NonNull<JobHeader>) -> Option<String> {
         // SAFETY: the caller holds a reference.
         unsafe { Self::from_header(header) }.unobserved_panic()
+    }
+
+    unsafe fn unit_is_released(header: NonNull<JobHeader>) -> bool {
+        // SAFETY: the caller holds a reference.
+        unsafe { Self::from_header(header) }
+            .header
+            .released
+            .load(Ordering::Acquire)
     }
 
     unsafe fn unit_is_settled(header: NonNull<JobHeader>) -> bool {

@@ -291,31 +291,64 @@ impl fmt::Display for SubmitError {
 
 impl std::error::Error for SubmitError {}
 
-/// [`Scope::join`](crate::Scope::join) was called where it cannot work;
-/// returned by [`Scope::try_join`](crate::Scope::try_join).
+/// [`Scope::join`](crate::Scope::join) or [`Pool::join`](crate::Pool::join)
+/// was called where it cannot work; returned by
+/// [`Scope::try_join`](crate::Scope::try_join) and
+/// [`Pool::try_join`](crate::Pool::try_join).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum JoinError {
-    /// The scope is still open: more tasks could arrive, so join would not
-    /// know when to stop waiting.
+    /// The scope (or the pool's owned work) is still open: more tasks could
+    /// arrive, so join would not know when to stop waiting.
     StillOpen,
-    /// join() was called from inside one of the scope's own tasks, which
-    /// would wait for itself.
+    /// join() was called from inside one of the scope's (or the pool's
+    /// owned) tasks, which would wait for itself.
     FromOwnTask,
+    /// join() was called on the default pool ([`Pool::global`](crate::Pool::global)),
+    /// which is never closed: every part of the program shares it.
+    DefaultPool,
 }
 
 impl fmt::Display for JoinError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             JoinError::StillOpen => f.write_str(
-                "join() called on a poolscope scope that is still open: call close() (or terminate()) first",
+                "join() called on a poolscope scope or pool that is still open: call close() (or terminate()) first",
             ),
             JoinError::FromOwnTask => f.write_str(
-                "join() called from inside one of the scope's own tasks, which would wait for itself: join from the code that opened the scope",
+                "join() called from inside one of its own tasks (the scope's, or the pool's owned work's), which would wait for itself: join from the code that opened the scope or owns the pool",
+            ),
+            JoinError::DefaultPool => f.write_str(
+                "join() called on poolscope's default pool, which is never closed because every part of the program shares it: wait on your handles, or build a Pool of your own (Pool::new) to close and join",
             ),
         }
     }
 }
+
+/// [`Pool::close`](crate::Pool::close) or
+/// [`Pool::terminate`](crate::Pool::terminate) was refused; returned by
+/// [`Pool::try_close`](crate::Pool::try_close) and
+/// [`Pool::try_terminate`](crate::Pool::try_terminate).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CloseError {
+    /// The pool is the default pool ([`Pool::global`](crate::Pool::global)),
+    /// which every part of the program shares: closing it would refuse
+    /// everyone else's work.
+    DefaultPool,
+}
+
+impl fmt::Display for CloseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CloseError::DefaultPool => f.write_str(
+                "poolscope's default pool cannot be closed or terminated, because every part of the program shares it: build a Pool of your own (Pool::new) to close, join or terminate, or wait on your handles",
+            ),
+        }
+    }
+}
+
+impl std::error::Error for CloseError {}
 
 impl std::error::Error for JoinError {}
 

@@ -8,7 +8,10 @@
 
 use std::collections::VecDeque;
 use std::fmt;
+use std::future::{Future, IntoFuture};
 use std::marker::PhantomData;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use crate::engine::{self, BatchCore, BatchHeader, Ready};
@@ -322,6 +325,104 @@ impl<'scope, T> Batch<'scope, T> {
     fn wait_for(&self, index: usize) {
         engine::wait_on(&*self.inner, Ready::Task(index), None);
     }
+
+    /// Whether `ready()` holds now; if not, `cx`'s waker is stored, to be
+    /// woken when the batch completes (or, with `every_task`, whenever a
+    /// task completes). Never blocks and never runs a task.
+    fn poll_ready(&self, cx: &mut Context<'_>, every_task: bool, ready: impl Fn() -> bool) -> bool {
+        let header = self.header();
+        if header.pending_deadline().is_some() {
+            self.inner.enforce_deadline();
+        }
+        if ready() {
+            return true;
+        }
+        header.register_waker(cx.waker(), every_task);
+        // After the hand-shake in `register_waker`: a completion this
+        // misses found the waker.
+        if ready() {
+            header.clear_waker();
+            return true;
+        }
+        false
+    }
+
+    fn poll_complete(&self, cx: &mut Context<'_>) -> bool {
+        let header = self.header();
+        self.poll_ready(cx, false, || header.is_complete_after_hand_shake())
+    }
+}
+
+/// `.await` on a [`Batch`] gives what [`get`](Batch::get) gives, without
+/// blocking the executor's thread: the pool's worker that finishes the
+/// batch wakes the awaiting task. Works on any executor (std's `Waker`
+/// only); the future is `Send` and can be polled from one executor, then
+/// another.
+///
+/// ```
+/// # fn block_on<F: std::future::Future>(f: F) -> F::Output {
+/// #     // A minimal executor: poolscope needs none of its own.
+/// #     use std::sync::Arc;
+/// #     use std::task::{Context, Poll, Wake, Waker};
+/// #     struct Unpark(std::thread::Thread);
+/// #     impl Wake for Unpark {
+/// #         fn wake(self: Arc<Self>) { self.0.unpark() }
+/// #     }
+/// #     let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+/// #     let mut f = std::pin::pin!(f);
+/// #     loop {
+/// #         match f.as_mut().poll(&mut Context::from_waker(&waker)) {
+/// #             Poll::Ready(out) => return out,
+/// #             Poll::Pending => std::thread::park(),
+/// #         }
+/// #     }
+/// # }
+/// let pool = pool_runtime::Pool::new(2).unwrap();
+/// let squares = pool.map_async(|x: u64| x * x, 0..4);
+/// let got = block_on(async { squares.await });
+/// assert_eq!(got.unwrap(), [0, 1, 4, 9]);
+/// ```
+///
+/// Awaiting never runs tasks on the executor's thread, and a batch with a
+/// [`deadline`](crate::BatchBuilder::deadline) is cancelled when a worker
+/// or a poll next looks at it after the deadline (no timer is involved).
+impl<'scope, T> IntoFuture for Batch<'scope, T> {
+    type Output = Result<Vec<T>, TaskError>;
+    type IntoFuture = BatchFuture<'scope, T>;
+
+    fn into_future(self) -> BatchFuture<'scope, T> {
+        BatchFuture { batch: Some(self) }
+    }
+}
+
+/// The future of an awaited [`Batch`]; see its `IntoFuture`.
+#[must_use = "futures do nothing unless awaited; the batch runs either way"]
+pub struct BatchFuture<'scope, T> {
+    batch: Option<Batch<'scope, T>>,
+}
+
+impl<T> Future for BatchFuture<'_, T> {
+    type Output = Result<Vec<T>, TaskError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let batch = self
+            .batch
+            .as_ref()
+            .expect("poolscope: a BatchFuture was polled again after it returned Ready");
+        if !batch.poll_complete(cx) {
+            return Poll::Pending;
+        }
+        let batch = self.batch.take().expect("checked above");
+        Poll::Ready(batch.get())
+    }
+}
+
+impl<T> fmt::Debug for BatchFuture<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BatchFuture")
+            .field("batch", &self.batch)
+            .finish()
+    }
 }
 
 impl<U, E> Batch<'_, Result<U, E>> {
@@ -415,6 +516,42 @@ impl<'scope, T> Results<'scope, T> {
     }
 }
 
+impl<T> Results<'_, T> {
+    /// Hands out the next result, whose task finished.
+    fn take_next(&mut self) -> Result<T, TaskError> {
+        let index = self.next;
+        self.next += 1;
+        // Counted before the caller sees the result (see `completed`).
+        let header = self.batch.header();
+        header.handed_out.store(self.next, Ordering::Relaxed);
+        // SAFETY: the iterator owns the live handle and visits each index
+        // once, after the task finished (the callers waited for it).
+        unsafe { self.batch.inner.take(index) }
+    }
+
+    /// The next result if its task finished; otherwise `cx`'s waker is
+    /// woken when a task of the batch completes. `Ready(None)` at the end.
+    /// This is the `poll_next` of an async stream, for adapters (a
+    /// `futures::Stream` wrapper is a few lines); most code calls
+    /// [`next_async`](Results::next_async).
+    pub fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<T, TaskError>>> {
+        if self.next >= self.batch.len() {
+            return Poll::Ready(None);
+        }
+        let (inner, index) = (&self.batch.inner, self.next);
+        if !self.batch.poll_ready(cx, true, || inner.is_done(index)) {
+            return Poll::Pending;
+        }
+        Poll::Ready(Some(self.take_next()))
+    }
+
+    /// The next result in submission order, awaited (the async form of
+    /// `next()`: the executor's thread is never blocked).
+    pub async fn next_async(&mut self) -> Option<Result<T, TaskError>> {
+        std::future::poll_fn(|cx| self.poll_next(cx)).await
+    }
+}
+
 impl<T> Iterator for Results<'_, T> {
     type Item = Result<T, TaskError>;
 
@@ -422,15 +559,8 @@ impl<T> Iterator for Results<'_, T> {
         if self.next >= self.batch.len() {
             return None;
         }
-        let index = self.next;
-        self.batch.wait_for(index);
-        self.next += 1;
-        // Counted before the caller sees the result (see `completed`).
-        let header = self.batch.header();
-        header.handed_out.store(self.next, Ordering::Relaxed);
-        // SAFETY: the iterator owns the live handle and visits each index
-        // once, after the task finished.
-        Some(unsafe { self.batch.inner.take(index) })
+        self.batch.wait_for(self.next);
+        Some(self.take_next())
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
@@ -497,6 +627,35 @@ impl<'scope, T> AsCompleted<'scope, T> {
         engine::wait_on(&*self.batch.inner, Ready::Logged, until)
     }
 
+    /// The next finished result, with its index; otherwise `cx`'s waker is
+    /// woken when a task of the batch completes. `Ready(None)` at the end.
+    /// See [`Results::poll_next`].
+    pub fn poll_next(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<(usize, Result<T, TaskError>)>> {
+        loop {
+            if self.yielded >= self.batch.len() {
+                return Poll::Ready(None);
+            }
+            if let Some(next) = self.try_next() {
+                return Poll::Ready(Some(next));
+            }
+            let header = self.batch.header();
+            if !self
+                .batch
+                .poll_ready(cx, true, || !lock(&header.log).is_empty())
+            {
+                return Poll::Pending;
+            }
+        }
+    }
+
+    /// The next result in completion order, awaited.
+    pub async fn next_async(&mut self) -> Option<(usize, Result<T, TaskError>)> {
+        std::future::poll_fn(|cx| self.poll_next(cx)).await
+    }
+
     fn refill(&mut self) -> bool {
         let mut log = lock(&self.batch.header().log);
         if log.is_empty() {
@@ -539,6 +698,8 @@ impl<T> fmt::Debug for AsCompleted<'_, T> {
 
 impl<T> Drop for Batch<'_, T> {
     fn drop(&mut self) {
+        // An awaited handle dropped before it was ready leaves no waker.
+        self.header().clear_waker();
         self.header().handle_alive.store(false, Ordering::SeqCst);
         seq_cst_hand_shake();
         if self.header().is_complete_after_hand_shake() {
@@ -653,6 +814,67 @@ impl<'scope, T> Task<'scope, T> {
     /// The underlying one-task batch.
     pub fn into_batch(self) -> Batch<'scope, T> {
         self.batch
+    }
+}
+
+/// `.await` on a [`Task`] gives what [`get`](Task::get) gives; see
+/// [`Batch`]'s `IntoFuture`.
+///
+/// ```
+/// # fn block_on<F: std::future::Future>(f: F) -> F::Output {
+/// #     use std::sync::Arc;
+/// #     use std::task::{Context, Poll, Wake, Waker};
+/// #     struct Unpark(std::thread::Thread);
+/// #     impl Wake for Unpark {
+/// #         fn wake(self: Arc<Self>) { self.0.unpark() }
+/// #     }
+/// #     let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+/// #     let mut f = std::pin::pin!(f);
+/// #     loop {
+/// #         match f.as_mut().poll(&mut Context::from_waker(&waker)) {
+/// #             Poll::Ready(out) => return out,
+/// #             Poll::Pending => std::thread::park(),
+/// #         }
+/// #     }
+/// # }
+/// let pool = pool_runtime::Pool::new(1).unwrap();
+/// let task = pool.apply_async(|| "done".to_string());
+/// assert_eq!(block_on(async { task.await }).unwrap(), "done");
+/// ```
+impl<'scope, T> IntoFuture for Task<'scope, T> {
+    type Output = Result<T, TaskError>;
+    type IntoFuture = TaskFuture<'scope, T>;
+
+    fn into_future(self) -> TaskFuture<'scope, T> {
+        TaskFuture {
+            batch: self.batch.into_future(),
+        }
+    }
+}
+
+/// The future of an awaited [`Task`]; see its `IntoFuture`.
+#[must_use = "futures do nothing unless awaited; the task runs either way"]
+pub struct TaskFuture<'scope, T> {
+    batch: BatchFuture<'scope, T>,
+}
+
+impl<T> Future for TaskFuture<'_, T> {
+    type Output = Result<T, TaskError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.batch).poll(cx).map(|results| {
+            Ok(results?
+                .pop()
+                .expect("a task handle holds exactly one task"))
+        })
+    }
+}
+
+impl<T> fmt::Debug for TaskFuture<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TaskFuture")
+            .field("batch", &self.batch)
+            .finish()
     }
 }
 

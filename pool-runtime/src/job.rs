@@ -56,6 +56,9 @@ pub(crate) struct UnitOps {
     /// A description of the first panic of this unit, if some task panicked
     /// and no handle ever reported a failure.
     pub(crate) unobserved_panic: unsafe fn(NonNull<JobHeader>) -> Option<String>,
+    /// Whether the unit's contents were released (every task finished and
+    /// its handle is gone).
+    pub(crate) is_released: unsafe fn(NonNull<JobHeader>) -> bool,
     /// Whether the scope can forget this unit early: released, and with no
     /// panic left to re-raise.
     pub(crate) is_settled: unsafe fn(NonNull<JobHeader>) -> bool,
@@ -182,6 +185,11 @@ impl UnitRef {
     pub(crate) fn unobserved_panic(&self) -> Option<String> {
         // SAFETY: a live reference.
         unsafe { (self.unit().unobserved_panic)(self.0) }
+    }
+
+    pub(crate) fn is_released(&self) -> bool {
+        // SAFETY: a live reference.
+        unsafe { (self.unit().is_released)(self.0) }
     }
 
     pub(crate) fn is_settled(&self) -> bool {

@@ -44,9 +44,10 @@ pub use blocking::blocking;
 pub use blocking::{__enter_task, TaskGuard};
 pub use engine::current_task_cancelled;
 pub use error::{
-    BuildError, JoinError, PanicLocation, SubmitError, TaskError, TaskErrorKind, TryGetError,
+    BuildError, CloseError, JoinError, PanicLocation, SubmitError, TaskError, TaskErrorKind,
+    TryGetError,
 };
-pub use handle::{AsCompleted, Batch, GetTimeoutError, Results, Task};
+pub use handle::{AsCompleted, Batch, BatchFuture, GetTimeoutError, Results, Task, TaskFuture};
 pub use options::{CompletionCallback, NoCallback, OnComplete};
 pub use pool::{
     fork_join, scope, Pool, PoolBuilder, DEFAULT_BLOCKING_IDLE_TIMEOUT,

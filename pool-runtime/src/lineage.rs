@@ -55,12 +55,13 @@ fn random_bit() -> u64 {
 }
 
 impl Node {
-    /// The node of a unit of the scope whose node is `scope`, under the
-    /// calling thread's current context.
-    pub(crate) fn unit_under_current(scope: &Node) -> Node {
+    /// The node of a unit of the scope whose node is `scope`, under
+    /// `parent`: the calling thread's current context, or the scope itself
+    /// when the submission comes from outside any work.
+    pub(crate) fn unit_in(scope: &Node, parent: UnitRef) -> Node {
         Node {
             scope: scope as *const Node as usize,
-            ..Node::with_parent(current_ref())
+            ..Node::with_parent(Some(parent))
         }
     }
 

@@ -1,14 +1,20 @@
 //! Pools and how to build them.
 
 use std::fmt;
+use std::ptr::NonNull;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use crate::error::BuildError;
+use crate::error::{BuildError, CloseError, JoinError, SubmitError, TaskError};
+use crate::handle::{Batch, Task};
 use crate::join;
+use crate::lineage;
+use crate::options::NoCallback;
 use crate::primitive::Arc;
 use crate::registry::{Config, Registry, ThreadHook};
-use crate::scope::{run_scope, Scope};
+use crate::scope::{run_scope, BatchBuilder, Scope, StarCall, Target};
+use crate::scope_data::ScopeData;
+use crate::stream::{Imap, ImapUnordered};
 use crate::worker::{self, WorkerThread};
 
 /// The default cap on blocking-lane threads of a pool.
@@ -20,10 +26,23 @@ pub const DEFAULT_BLOCKING_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 /// A pool of worker threads: a fixed set of CPU workers, one per core by
 /// default, and an elastic blocking lane for tasks that wait on I/O.
 ///
-/// Work reaches a pool through a [`Scope`]; open one with
-/// [`scope`](Pool::scope). Threads are started when the pool is built and
-/// reused by every scope; they exit when the pool is dropped (after the last
-/// scope on it ended), and the drop waits for them.
+/// Work reaches a pool in two ways:
+///
+/// - through a [`Scope`], opened with [`scope`](Pool::scope): tasks may
+///   borrow from the caller's stack, and the scope waits for them;
+/// - as the pool's **owned work**, submitted on the pool itself
+///   ([`apply_async`](Pool::apply_async), [`map_async`](Pool::map_async),
+///   [`imap`](Pool::imap), ...): Python's `pool = ThreadPool(4)` without a
+///   `with` block. Tasks and inputs are `'static`, and the handles
+///   (`Batch<'static, T>`, `Task<'static, T>`) can be kept, returned from
+///   functions, sent to other threads and awaited. [`close`](Pool::close),
+///   [`join`](Pool::join) and [`terminate`](Pool::terminate) concern this
+///   owned work only, never the scopes opened on the pool.
+///
+/// Threads are started when the pool is built and reused by all of its
+/// work. Dropping the pool closes its owned work and waits for it (nothing
+/// submitted is lost), then stops the threads (after the last scope on the
+/// pool ended) and waits for them.
 ///
 /// ```
 /// use pool_runtime::Pool;
@@ -32,10 +51,23 @@ pub const DEFAULT_BLOCKING_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 /// let sizes = [(640, 480), (1920, 1080)];
 /// let pixels = pool.scope(|s| s.map(|&(w, h)| w * h, &sizes)).unwrap();
 /// assert_eq!(pixels, [307_200, 2_073_600]);
+///
+/// // Owned work: the handle outlives the call that submitted it.
+/// fn start(pool: &Pool) -> pool_runtime::Batch<'static, u64> {
+///     pool.map_async(|x: u64| x * x, 0..4)
+/// }
+/// let squares = start(&pool);
+/// pool.close();
+/// pool.join();
+/// assert_eq!(squares.get().unwrap(), [0, 1, 4, 9]);
 /// ```
 pub struct Pool {
     registry: Arc<Registry>,
-    owned: bool,
+    /// The pool's owned work, as a scope that never ends before the pool.
+    owned: Arc<ScopeData>,
+    /// The process-wide default pool, which refuses `close` and
+    /// `terminate` and is never dropped.
+    is_default: bool,
 }
 
 impl Pool {
@@ -76,7 +108,7 @@ impl Pool {
                 .unwrap_or_else(|error| {
                     panic!("poolscope: could not start the default pool: {error}")
                 });
-            pool.owned = false;
+            pool.is_default = true;
             pool
         })
     }
@@ -125,15 +157,384 @@ impl Pool {
     }
 }
 
+/// Owned work: Python's `ThreadPool` methods, on the pool itself.
+impl Pool {
+    /// Starts a batch of owned work with options (name, blocking lane,
+    /// chunk size, deadline, callback); see [`BatchBuilder`].
+    ///
+    /// ```
+    /// let pool = pool_runtime::Pool::new(2).unwrap();
+    /// let batch = pool.batch().name("square").map_async(|x: u64| x * x, 0..8);
+    /// assert_eq!(batch.name(), Some("square"));
+    /// assert_eq!(batch.get().unwrap()[7], 49);
+    /// ```
+    pub fn batch(&self) -> BatchBuilder<'static, 'static> {
+        BatchBuilder::new(Target::owned(self.owned.clone(), self.threads()))
+    }
+
+    /// Submits one task of owned work (Python's `apply_async`). The handle
+    /// can be kept, returned, sent to another thread and awaited.
+    ///
+    /// ```
+    /// use pool_runtime::{Pool, Task};
+    ///
+    /// fn checksum(pool: &Pool, data: Vec<u8>) -> Task<'static, u32> {
+    ///     pool.apply_async(move || data.iter().map(|&b| u32::from(b)).sum())
+    /// }
+    ///
+    /// let pool = Pool::new(2).unwrap();
+    /// let task = checksum(&pool, vec![1, 2, 3]);
+    /// let total = std::thread::spawn(move || task.get().unwrap()).join().unwrap();
+    /// assert_eq!(total, 6);
+    /// ```
+    ///
+    /// Owned work outlives the caller, so it cannot borrow from its stack
+    /// (open a [`scope`](Pool::scope) for that):
+    ///
+    /// ```compile_fail
+    /// let pool = pool_runtime::Pool::new(1).unwrap();
+    /// let local = vec![1, 2, 3];
+    /// let task = pool.apply_async(|| local.len());
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// If the pool's owned work is closed or terminated, or the pool is
+    /// broken; see [`try_apply_async`](Pool::try_apply_async).
+    #[track_caller]
+    pub fn apply_async<F, T>(&self, task: F) -> Task<'static, T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        self.batch().apply_async(task)
+    }
+
+    /// Submits one task of owned work, or says why it cannot.
+    ///
+    /// ```
+    /// use pool_runtime::{Pool, SubmitError};
+    ///
+    /// let pool = Pool::new(1).unwrap();
+    /// pool.close();
+    /// assert_eq!(pool.try_apply_async(|| 1).unwrap_err(), SubmitError::Closed);
+    /// ```
+    pub fn try_apply_async<F, T>(&self, task: F) -> Result<Task<'static, T>, SubmitError>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        self.batch().try_apply_async(task)
+    }
+
+    /// Submits one task of owned work per item (Python's `map_async`).
+    ///
+    /// # Panics
+    ///
+    /// As [`apply_async`](Pool::apply_async); see
+    /// [`try_map_async`](Pool::try_map_async).
+    #[track_caller]
+    pub fn map_async<F, I, T>(&self, task: F, items: I) -> Batch<'static, T>
+    where
+        F: Fn(I::Item) -> T + Send + Sync + 'static,
+        I: IntoIterator,
+        I::Item: Send + 'static,
+        T: Send + 'static,
+    {
+        self.batch().map_async(task, items)
+    }
+
+    /// Submits one task of owned work per item, or says why it cannot.
+    pub fn try_map_async<F, I, T>(
+        &self,
+        task: F,
+        items: I,
+    ) -> Result<Batch<'static, T>, SubmitError>
+    where
+        F: Fn(I::Item) -> T + Send + Sync + 'static,
+        I: IntoIterator,
+        I::Item: Send + 'static,
+        T: Send + 'static,
+    {
+        self.batch().try_map_async(task, items)
+    }
+
+    /// Submits one task of owned work per tuple of arguments (Python's
+    /// `starmap_async`).
+    ///
+    /// ```
+    /// let pool = pool_runtime::Pool::new(2).unwrap();
+    /// let powers = pool.starmap_async(u64::pow, [(2, 10), (3, 4)]);
+    /// assert_eq!(powers.get().unwrap(), [1024, 81]);
+    /// ```
+    #[track_caller]
+    pub fn starmap_async<F, I, T>(&self, task: F, items: I) -> Batch<'static, T>
+    where
+        F: StarCall<I::Item, Output = T> + Send + Sync + 'static,
+        I: IntoIterator,
+        I::Item: Send + 'static,
+        T: Send + 'static,
+    {
+        self.batch().starmap_async(task, items)
+    }
+
+    /// Streams `task(item)` in input order with bounded look-ahead
+    /// (Python's `imap`), as owned work; see [`BatchBuilder::imap`].
+    ///
+    /// ```
+    /// let pool = pool_runtime::Pool::new(2).unwrap();
+    /// let mut cubes = pool.imap(|x: u64| x * x * x, 1..);
+    /// assert_eq!(cubes.next().unwrap().unwrap(), 1);
+    /// assert_eq!(cubes.next().unwrap().unwrap(), 8);
+    /// ```
+    pub fn imap<F, I, T>(
+        &self,
+        task: F,
+        items: I,
+    ) -> Imap<'static, 'static, I::IntoIter, F, T, NoCallback>
+    where
+        F: Fn(I::Item) -> T + Send + Sync + 'static,
+        I: IntoIterator,
+        I::Item: Send + 'static,
+        T: Send + 'static,
+    {
+        self.batch().imap(task, items)
+    }
+
+    /// Streams `(index, task(item))` in completion order (Python's
+    /// `imap_unordered`), as owned work; see
+    /// [`BatchBuilder::imap_unordered`].
+    pub fn imap_unordered<F, I, T>(
+        &self,
+        task: F,
+        items: I,
+    ) -> ImapUnordered<'static, 'static, I::IntoIter, F, T, NoCallback>
+    where
+        F: Fn(I::Item) -> T + Send + Sync + 'static,
+        I: IntoIterator,
+        I::Item: Send + 'static,
+        T: Send + 'static,
+    {
+        self.batch().imap_unordered(task, items)
+    }
+
+    /// Runs one task of owned work and waits for it (Python's `apply`).
+    #[track_caller]
+    pub fn apply<F, T>(&self, task: F) -> Result<T, TaskError>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        self.apply_async(task).get()
+    }
+
+    /// Runs one task of owned work per item and waits for the results, in
+    /// order (Python's `map`).
+    ///
+    /// ```
+    /// let pool = pool_runtime::Pool::new(2).unwrap();
+    /// let lens = pool.map(|w: &str| w.len(), ["a", "bb", "ccc"]).unwrap();
+    /// assert_eq!(lens, [1, 2, 3]);
+    /// ```
+    #[track_caller]
+    pub fn map<F, I, T>(&self, task: F, items: I) -> Result<Vec<T>, TaskError>
+    where
+        F: Fn(I::Item) -> T + Send + Sync + 'static,
+        I: IntoIterator,
+        I::Item: Send + 'static,
+        T: Send + 'static,
+    {
+        self.map_async(task, items).get()
+    }
+
+    /// Runs one task of owned work per tuple of arguments and waits
+    /// (Python's `starmap`).
+    #[track_caller]
+    pub fn starmap<F, I, T>(&self, task: F, items: I) -> Result<Vec<T>, TaskError>
+    where
+        F: StarCall<I::Item, Output = T> + Send + Sync + 'static,
+        I: IntoIterator,
+        I::Item: Send + 'static,
+        T: Send + 'static,
+    {
+        self.starmap_async(task, items).get()
+    }
+
+    /// Refuses every later submission of owned work; what was submitted
+    /// still runs. Idempotent. Scopes opened on the pool are not affected:
+    /// they keep accepting work until they end.
+    ///
+    /// # Panics
+    ///
+    /// On the default pool ([`Pool::global`]), which every part of the
+    /// program shares; see [`try_close`](Pool::try_close).
+    #[track_caller]
+    pub fn close(&self) {
+        if let Err(error) = self.try_close() {
+            panic!("{error}");
+        }
+    }
+
+    /// [`close`](Pool::close), returning the default pool's refusal as an
+    /// error instead of panicking.
+    ///
+    /// ```
+    /// use pool_runtime::{CloseError, Pool};
+    ///
+    /// assert_eq!(Pool::global().try_close(), Err(CloseError::DefaultPool));
+    /// let pool = Pool::new(1).unwrap();
+    /// assert_eq!(pool.try_close(), Ok(()));
+    /// assert!(pool.is_closed());
+    /// ```
+    pub fn try_close(&self) -> Result<(), CloseError> {
+        if self.is_default {
+            return Err(CloseError::DefaultPool);
+        }
+        self.owned.close();
+        Ok(())
+    }
+
+    /// Whether [`close`](Pool::close) or [`terminate`](Pool::terminate) was
+    /// called.
+    pub fn is_closed(&self) -> bool {
+        self.owned.is_closed()
+    }
+
+    /// Waits for every task of owned work ever submitted, whether or not
+    /// its handle was kept (Python's `pool.join()` after `pool.close()`).
+    /// Then re-raises, once, the task panics whose handles were dropped
+    /// without reporting them; a handle still held keeps its failure for
+    /// its holder (`get()` reports it).
+    ///
+    /// From one of the pool's own workers (inside a task of a scope on this
+    /// pool) the wait runs the owned work's unclaimed tasks instead of
+    /// sleeping.
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use std::sync::Arc;
+    ///
+    /// let pool = pool_runtime::Pool::new(2).unwrap();
+    /// let done = Arc::new(AtomicUsize::new(0));
+    /// for _ in 0..10 {
+    ///     let done = done.clone();
+    ///     let _ = pool.apply_async(move || done.fetch_add(1, Ordering::SeqCst));
+    /// }
+    /// pool.close();
+    /// pool.join();
+    /// assert_eq!(done.load(Ordering::SeqCst), 10);
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// If the owned work is still open (call [`close`](Pool::close)
+    /// first), on the default pool, or when called from inside one of the
+    /// owned tasks (it would wait for itself); [`try_join`](Pool::try_join)
+    /// returns these as errors. And, after waiting, with the unreported
+    /// panics above.
+    #[track_caller]
+    pub fn join(&self) {
+        if let Err(error) = self.try_join() {
+            panic!("{error}");
+        }
+    }
+
+    /// [`join`](Pool::join), returning misuse as an error instead of
+    /// panicking. Unreported task panics are still re-raised, as by `join`:
+    /// they are failures of the work, not of the call.
+    ///
+    /// ```
+    /// use pool_runtime::{JoinError, Pool};
+    ///
+    /// let pool = Pool::new(1).unwrap();
+    /// assert_eq!(pool.try_join(), Err(JoinError::StillOpen));
+    /// pool.close();
+    /// assert_eq!(pool.try_join(), Ok(()));
+    /// assert_eq!(Pool::global().try_join(), Err(JoinError::DefaultPool));
+    /// ```
+    #[track_caller]
+    pub fn try_join(&self) -> Result<(), JoinError> {
+        if self.is_default {
+            return Err(JoinError::DefaultPool);
+        }
+        if !self.owned.is_closed() {
+            return Err(JoinError::StillOpen);
+        }
+        if lineage::in_task_of(NonNull::from(self.owned.node())) {
+            return Err(JoinError::FromOwnTask);
+        }
+        self.owned.wait_all();
+        if let Some(message) = self.owned.settle_released() {
+            panic!("{message}");
+        }
+        Ok(())
+    }
+
+    /// Closes the owned work and keeps every queued owned task from
+    /// starting (their handles report
+    /// [`TaskErrorKind::Cancelled`](crate::TaskErrorKind::Cancelled));
+    /// running tasks finish. Scopes opened on the pool are not affected.
+    ///
+    /// # Panics
+    ///
+    /// On the default pool; see [`try_terminate`](Pool::try_terminate).
+    #[track_caller]
+    pub fn terminate(&self) {
+        if let Err(error) = self.try_terminate() {
+            panic!("{error}");
+        }
+    }
+
+    /// [`terminate`](Pool::terminate), returning the default pool's refusal
+    /// as an error instead of panicking.
+    pub fn try_terminate(&self) -> Result<(), CloseError> {
+        if self.is_default {
+            return Err(CloseError::DefaultPool);
+        }
+        self.owned.terminate();
+        Ok(())
+    }
+}
+
 // A pool keeps no state that a panic could leave half-updated: every lock it
 // takes ignores poisoning because its critical sections run no user code.
 impl std::panic::UnwindSafe for Pool {}
 impl std::panic::RefUnwindSafe for Pool {}
 
 impl Drop for Pool {
+    /// Closes the owned work and waits for it, then stops the threads once
+    /// no scope is open on the pool and waits for them. A task panic of the
+    /// owned work that no handle reported is re-raised here (written to
+    /// standard error instead if the thread is already panicking).
+    ///
+    /// Dropped inside one of its own owned tasks (the last `Arc<Pool>` was
+    /// moved into a task), the pool cannot wait, since it would wait for
+    /// itself: it closes, its remaining tasks still run, and the last of
+    /// them lets the threads go; a panic nobody reported is then written to
+    /// standard error.
     fn drop(&mut self) {
-        if self.owned && self.registry.remove_user() {
+        if self.is_default {
+            return;
+        }
+        self.owned.close();
+        if lineage::in_task_of(NonNull::from(self.owned.node())) {
+            if self.owned.orphan() {
+                self.owned.settle_orphan();
+            }
+            return;
+        }
+        self.owned.wait_all();
+        let unreported = self.owned.settle_released();
+        self.owned.detach_units();
+        if self.registry.remove_user() {
             self.registry.join_threads();
+        }
+        if let Some(message) = unreported {
+            if std::thread::panicking() {
+                eprintln!("{message}");
+            } else {
+                panic!("{message}");
+            }
         }
     }
 }
@@ -142,6 +543,9 @@ impl fmt::Debug for Pool {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Pool")
             .field("threads", &self.threads())
+            .field("default", &self.is_default)
+            .field("closed", &self.is_closed())
+            .field("pending_owned", &self.owned.pending())
             .field("broken", &self.broken_reason())
             .finish()
     }
@@ -324,8 +728,9 @@ impl PoolBuilder {
             worker::main_loop,
         )?;
         Ok(Pool {
+            owned: ScopeData::new_root(registry.clone()),
             registry,
-            owned: true,
+            is_default: false,
         })
     }
 }

@@ -141,7 +141,9 @@ impl Workers {
 
 impl Drop for Workers {
     fn drop(&mut self) {
-        for slot in self.slots.iter() {
+        // Slots are made in order: only the first `made` can be set.
+        let made = self.made.load(Ordering::Acquire);
+        for slot in &self.slots[..made] {
             let shared = slot.load(Ordering::Acquire);
             if !shared.is_null() {
                 // SAFETY: made by `make` with `Box::into_raw`, freed once,

@@ -130,11 +130,11 @@ impl<'scope, 'env> Scope<'scope, 'env> {
     /// });
     /// ```
     pub fn batch(&'scope self) -> BatchBuilder<'scope, 'env> {
-        BatchBuilder {
-            scope: self,
-            options: Options::default(),
-            callback: NoCallback,
-        }
+        BatchBuilder::new(Target {
+            data: TargetData::Scope(&self.data),
+            threads: self.threads,
+            scope: PhantomData,
+        })
     }
 
     /// Submits one task (Python's `apply_async`).
@@ -342,62 +342,6 @@ impl<'scope, 'env> Scope<'scope, 'env> {
         self.threads
     }
 
-    fn submit<I, T, F, C>(
-        &'scope self,
-        options: Options,
-        func: F,
-        callback: C,
-        is_failure: Option<fn(&T) -> bool>,
-        inputs: Inputs<I>,
-    ) -> Result<Batch<'scope, T>, SubmitError>
-    where
-        I: Send + 'scope,
-        T: Send + 'scope,
-        F: Fn(I) -> T + Send + Sync + 'scope,
-        C: CompletionCallback<T> + 'scope,
-    {
-        let registry = self.data.registry();
-        if let Some(reason) = registry.broken_reason() {
-            return Err(SubmitError::PoolBroken { reason });
-        }
-        let len = inputs.len();
-        // Counted before it can run; an empty batch is not counted (it is
-        // ready at once) but is refused by a closed scope all the same.
-        if len > 0 {
-            self.data.count_in()?;
-        } else {
-            self.data.check_open()?;
-        }
-        let inner = Arc::new(BatchInner::new(
-            options,
-            func,
-            callback,
-            is_failure,
-            inputs,
-            self.data.clone(),
-            self.threads,
-        ));
-        // SAFETY: `job::erase`, the scope case: this scope, which the
-        // batch belongs to, does not return before its pending count is zero
-        // and releases what the batch leaves before it returns (`run_scope`:
-        // `wait_all`, then `settle`, which finds the batch on the scope's
-        // list, where it goes right below).
-        let unit = unsafe { engine::queue(&inner) };
-        self.data.register(&unit, inner.scope_link());
-        if len > 0 {
-            let own = WorkerThread::current_of(registry).map(|worker| worker.index);
-            registry.push_unit(&unit, len, inner.lane(), own);
-            if let Some(reason) = registry.broken_reason() {
-                unit.fail_unclaimed(TaskErrorKind::PoolBroken { reason });
-            }
-        }
-        Ok(Batch::new(inner))
-    }
-
-    fn refusal(&self) -> Option<SubmitError> {
-        self.data.check_open().err()
-    }
-
     /// Runs `a` and `b`, possibly in parallel, on this scope's pool, and
     /// returns both results when both are done (see
     /// [`fork_join`](crate::fork_join)). The closures may borrow anything
@@ -453,11 +397,46 @@ impl fmt::Debug for Scope<'_, '_> {
 /// });
 /// assert_eq!(finished.load(Ordering::Relaxed), 100);
 /// ```
+///
+/// A builder's `'scope` cannot shrink: a task that borrows less than the
+/// scope waits for is refused, however the builder is passed around.
+///
+/// ```compile_fail
+/// use pool_runtime::BatchBuilder;
+///
+/// fn shorten<'short, 'long: 'short, 'env>(
+///     builder: BatchBuilder<'long, 'env>,
+/// ) -> BatchBuilder<'short, 'env> {
+///     builder
+/// }
+/// ```
+///
+/// (The same function with one lifetime compiles:)
+///
+/// ```
+/// use pool_runtime::BatchBuilder;
+///
+/// fn pass<'scope, 'env>(builder: BatchBuilder<'scope, 'env>) -> BatchBuilder<'scope, 'env> {
+///     builder
+/// }
+/// ```
 #[must_use = "a batch builder submits nothing until map_async, apply_async or starmap_async is called"]
 pub struct BatchBuilder<'scope, 'env, C = NoCallback> {
-    pub(crate) scope: &'scope Scope<'scope, 'env>,
+    pub(crate) target: Target<'scope>,
     pub(crate) options: Options,
     pub(crate) callback: C,
+    pub(crate) env: PhantomData<&'env mut &'env ()>,
+}
+
+impl<'scope, 'env> BatchBuilder<'scope, 'env> {
+    pub(crate) fn new(target: Target<'scope>) -> Self {
+        BatchBuilder {
+            target,
+            options: Options::default(),
+            callback: NoCallback,
+            env: PhantomData,
+        }
+    }
 }
 
 impl<'scope, 'env, C> BatchBuilder<'scope, 'env, C> {
@@ -575,9 +554,10 @@ impl<'scope, 'env, C> BatchBuilder<'scope, 'env, C> {
         F: Fn(usize, Result<&T, &TaskError>) + Send + Sync + 'scope,
     {
         BatchBuilder {
-            scope: self.scope,
+            target: self.target,
             options: self.options,
             callback: OnComplete::new(callback),
+            env: PhantomData,
         }
     }
 
@@ -604,11 +584,11 @@ impl<'scope, 'env, C> BatchBuilder<'scope, 'env, C> {
         C: CompletionCallback<T> + 'scope,
     {
         // Refuse before evaluating a possibly long iterator.
-        if let Some(refusal) = self.scope.refusal() {
+        if let Some(refusal) = self.target.refusal() {
             return Err(refusal);
         }
         let inputs: Vec<I::Item> = items.into_iter().collect();
-        self.scope.submit(
+        self.target.submit(
             self.options,
             task,
             self.callback,
@@ -681,11 +661,11 @@ impl<'scope, 'env, C> BatchBuilder<'scope, 'env, C> {
         T: Send + 'scope,
         C: CompletionCallback<T> + 'scope,
     {
-        if let Some(refusal) = self.scope.refusal() {
+        if let Some(refusal) = self.target.refusal() {
             panic!("{refusal}");
         }
         let inputs: Vec<I::Item> = items.into_iter().collect();
-        accepted(self.scope.submit(
+        accepted(self.target.submit(
             self.options,
             task,
             self.callback,
@@ -725,7 +705,7 @@ impl<'scope, 'env, C> BatchBuilder<'scope, 'env, C> {
         T: Send + 'scope,
         C: CompletionCallback<T> + 'scope,
     {
-        let batch = self.scope.submit(
+        let batch = self.target.submit(
             self.options,
             |task: F| task(),
             self.callback,
@@ -736,10 +716,108 @@ impl<'scope, 'env, C> BatchBuilder<'scope, 'env, C> {
     }
 }
 
-impl<'scope, 'env> Scope<'scope, 'env> {
+/// Where a submission goes: a scope, borrowed for `'scope`, or a pool's
+/// owned work, which only exists as `Target<'static>`.
+pub(crate) struct Target<'scope> {
+    data: TargetData<'scope>,
+    threads: usize,
+    /// Invariant in `'scope`, as `&'scope Scope<'scope, '_>` is: a builder
+    /// whose `'scope` could shrink would accept tasks that borrow less than
+    /// the scope waits for.
+    scope: PhantomData<&'scope mut &'scope ()>,
+}
+
+enum TargetData<'scope> {
+    Scope(&'scope Arc<ScopeData>),
+    Owned(Arc<ScopeData>),
+}
+
+impl Target<'static> {
+    /// A pool's owned work, `data`, on a pool of `threads` CPU workers.
+    pub(crate) fn owned(data: Arc<ScopeData>, threads: usize) -> Target<'static> {
+        Target {
+            data: TargetData::Owned(data),
+            threads,
+            scope: PhantomData,
+        }
+    }
+}
+
+impl<'scope> Target<'scope> {
+    fn data(&self) -> &Arc<ScopeData> {
+        match &self.data {
+            TargetData::Scope(data) => data,
+            TargetData::Owned(data) => data,
+        }
+    }
+
+    pub(crate) fn threads(&self) -> usize {
+        self.threads
+    }
+
+    fn refusal(&self) -> Option<SubmitError> {
+        self.data().check_open().err()
+    }
+
+    fn submit<I, T, F, C>(
+        &self,
+        options: Options,
+        func: F,
+        callback: C,
+        is_failure: Option<fn(&T) -> bool>,
+        inputs: Inputs<I>,
+    ) -> Result<Batch<'scope, T>, SubmitError>
+    where
+        I: Send + 'scope,
+        T: Send + 'scope,
+        F: Fn(I) -> T + Send + Sync + 'scope,
+        C: CompletionCallback<T> + 'scope,
+    {
+        let data = self.data();
+        let registry = data.registry();
+        if let Some(reason) = registry.broken_reason() {
+            return Err(SubmitError::PoolBroken { reason });
+        }
+        let len = inputs.len();
+        // Counted before it can run; an empty batch is not counted (it is
+        // ready at once) but is refused by a closed scope all the same.
+        if len > 0 {
+            data.count_in()?;
+        } else {
+            data.check_open()?;
+        }
+        let inner = Arc::new(BatchInner::new(
+            options,
+            func,
+            callback,
+            is_failure,
+            inputs,
+            data.clone(),
+            self.threads,
+        ));
+        // SAFETY: `job::erase`, the scope case. A target is either a scope
+        // borrowed for `'scope`, which does not return before its pending
+        // count is zero and releases what the batch leaves before it
+        // returns (`run_scope`: `wait_all`, then `settle`, which finds the
+        // batch on the scope's list, where it goes right below); or a
+        // pool's owned work, which is only ever a `Target<'static>`: then
+        // the batch's closure, inputs and results are `'static` and borrow
+        // nothing that could end.
+        let unit = unsafe { engine::queue(&inner) };
+        data.register(&unit, inner.scope_link());
+        if len > 0 {
+            let own = WorkerThread::current_of(registry).map(|worker| worker.index);
+            registry.push_unit(&unit, len, inner.lane(), own);
+            if let Some(reason) = registry.broken_reason() {
+                unit.fail_unclaimed(TaskErrorKind::PoolBroken { reason });
+            }
+        }
+        Ok(Batch::new(inner))
+    }
+
     #[track_caller]
     pub(crate) fn submit_window<F, T, C, X>(
-        &'scope self,
+        &self,
         options: &Options,
         callback: &C,
         task: &Arc<F>,

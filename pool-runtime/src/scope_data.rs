@@ -12,7 +12,7 @@
 //!
 //! ## Memory ordering
 //!
-//! `state` is `pending << 2 | TERMINATED | CLOSED`. A submission raises it
+//! `state` is `pending << 3 | ORPHANED | TERMINATED | CLOSED`. A submission raises it
 //! with `SeqCst` and is refused if the value it replaced had `CLOSED`;
 //! `close` sets the bit with `SeqCst`: of the two, the later one sees the
 //! other's write, so a submission either happens before the close or is
@@ -40,7 +40,11 @@ use crate::worker::{Awaited, WorkerThread};
 
 const CLOSED: usize = 1;
 const TERMINATED: usize = 2;
-const ONE: usize = 4;
+/// A pool's owned work whose pool was dropped from inside one of its own
+/// tasks, which could not wait: the last unit to finish settles it.
+const ORPHANED: usize = 4;
+const SHIFT: u32 = 3;
+const ONE: usize = 1 << SHIFT;
 
 /// How many submissions pass between two prunings of the unit list.
 const PRUNE_EVERY: usize = 256;
@@ -79,11 +83,21 @@ impl ScopeData {
 
     /// A new scope on `registry`, below the calling thread's current work.
     pub(crate) fn new(registry: Arc<Registry>) -> Arc<ScopeData> {
+        ScopeData::with_parent(registry, crate::lineage::current_ref())
+    }
+
+    /// The owned work of a pool: below nothing, whoever builds the pool,
+    /// since it outlives any task that could be current.
+    pub(crate) fn new_root(registry: Arc<Registry>) -> Arc<ScopeData> {
+        ScopeData::with_parent(registry, None)
+    }
+
+    fn with_parent(registry: Arc<Registry>, parent: Option<UnitRef>) -> Arc<ScopeData> {
         Arc::new(ScopeData {
             header: JobHeader {
                 vtable: &ScopeData::VTABLE,
             },
-            node: Node::with_parent(crate::lineage::current_ref()),
+            node: Node::with_parent(parent),
             registry,
             state: AtomicUsize::new(0),
             units: AtomicPtr::new(ptr::null_mut()),
@@ -106,6 +120,15 @@ impl ScopeData {
     /// The scope as a lineage context.
     pub(crate) fn header(&self) -> NonNull<JobHeader> {
         NonNull::from(&self.header)
+    }
+
+    /// A counted reference to the scope, as the parent of a unit submitted
+    /// from outside any work (a thread of the user's own, or the owner of
+    /// a pool's owned work).
+    pub(crate) fn unit_ref(&self) -> UnitRef {
+        // SAFETY: scopes live in an `Arc` (see `with_parent`), alive for the
+        // call since `&self` borrows it.
+        unsafe { UnitRef::retain(self.header()) }
     }
 
     unsafe fn never_queued(_: NonNull<JobHeader>) {
@@ -182,9 +205,11 @@ impl ScopeData {
     /// A unit finished its last task (after its last touch of borrowed
     /// data); the last one wakes whoever waits for the scope.
     pub(crate) fn unit_finished(&self) {
-        if self.state.fetch_sub(ONE, Ordering::SeqCst) >> 2 != 1 {
+        let before = self.state.fetch_sub(ONE, Ordering::SeqCst);
+        if before >> SHIFT != 1 {
             return;
         }
+
         // A waiter counts itself before its last look at the count: either
         // it sees zero, or this read sees it counted (see the module docs).
         seq_cst_hand_shake();
@@ -194,10 +219,13 @@ impl ScopeData {
         }
         self.node
             .wake_sleepers(&|bit| self.registry.wake_worker_bit(bit));
+        if before & ORPHANED != 0 {
+            self.settle_orphan();
+        }
     }
 
     pub(crate) fn pending(&self) -> usize {
-        self.state.load(Ordering::SeqCst) >> 2
+        self.state.load(Ordering::SeqCst) >> SHIFT
     }
 
     pub(crate) fn close(&self) {
@@ -304,7 +332,7 @@ impl ScopeData {
                 &Awaited {
                     node: &|| Some(node),
                     done: &|| self.pending() == 0,
-                    help_self: &|| false,
+                    help_self: &|| self.help_units(),
                 },
                 None,
             );
@@ -323,6 +351,25 @@ impl ScopeData {
         }
     }
 
+    /// Runs the unclaimed tasks of the scope's own units, for a wait on one
+    /// of the pool's workers: a unit submitted from outside any work (a
+    /// pool's owned work from its owner's thread) descends from the scope
+    /// only through the list, not through a queue the waiter would search.
+    /// Returns whether there was any.
+    fn help_units(&self) -> bool {
+        let mut unclaimed = Vec::new();
+        self.retain_units(|unit| {
+            if unit.has_unclaimed() {
+                unclaimed.push(unit.clone());
+            }
+            true
+        });
+        for unit in &unclaimed {
+            unit.run_here();
+        }
+        !unclaimed.is_empty()
+    }
+
     /// After the last task finished: releases every unit on this thread and
     /// returns what must be re-raised (panics no handle reported, panicking
     /// destructors).
@@ -335,17 +382,67 @@ impl ScopeData {
         }
         drop(units);
         unreported.append(&mut lock(&self.drop_panics));
-        if unreported.is_empty() {
-            return None;
-        }
-        let mut message = format!(
-            "poolscope: {} task panic{} never reported by a batch handle (call get(), successful() or failures() on the handle to handle them): ",
-            unreported.len(),
-            if unreported.len() == 1 { " was" } else { "s were" }
-        );
-        message.push_str(&unreported.join("; "));
-        Some(message)
+        report(unreported)
     }
+
+    /// For a pool's owned work, whose handles may outlive a `join`: drops
+    /// from the list every unit whose handle is gone (released) and returns
+    /// what must be re-raised of those; a unit whose handle is alive stays,
+    /// its failures left to its holder.
+    pub(crate) fn settle_released(&self) -> Option<String> {
+        let mut unreported = Vec::new();
+        self.retain_units(|unit| {
+            if !unit.is_released() {
+                return true;
+            }
+            unreported.extend(unit.unobserved_panic());
+            false
+        });
+        unreported.append(&mut lock(&self.drop_panics));
+        report(unreported)
+    }
+
+    /// Drops the list's references to the units still on it (whose handles
+    /// are alive: each releases its batch when it goes), so that the list
+    /// keeps nothing alive once its owner is gone.
+    pub(crate) fn detach_units(&self) {
+        drop(self.take_units());
+    }
+
+    /// The pool of this owned work was dropped from inside one of its own
+    /// tasks, which cannot wait for the rest: marks the work so that its
+    /// last unit settles it. Returns whether nothing was pending (the
+    /// caller settles it then).
+    pub(crate) fn orphan(&self) -> bool {
+        self.state.fetch_or(ORPHANED | CLOSED, Ordering::SeqCst) >> SHIFT == 0
+    }
+
+    /// The last unit of orphaned owned work finished, on this thread: what
+    /// nobody reported goes to standard error (nobody is left to re-raise
+    /// it), and the pool's threads are let go.
+    pub(crate) fn settle_orphan(&self) {
+        if let Some(message) = self.settle_released() {
+            eprintln!(
+                "{message} (the pool was dropped inside one of its own tasks, so nothing could re-raise this)"
+            );
+        }
+        self.detach_units();
+        self.registry.remove_user();
+    }
+}
+
+/// The message that re-raises `unreported` panics, if there are any.
+fn report(unreported: Vec<String>) -> Option<String> {
+    if unreported.is_empty() {
+        return None;
+    }
+    let mut message = format!(
+        "poolscope: {} task panic{} never reported by a batch handle (call get(), successful() or failures() on the handle to handle them): ",
+        unreported.len(),
+        if unreported.len() == 1 { " was" } else { "s were" }
+    );
+    message.push_str(&unreported.join("; "));
+    Some(message)
 }
 
 /// The link a unit carries for its scope's list.

@@ -9,7 +9,9 @@
 use std::any::Any;
 use std::collections::VecDeque;
 use std::fmt;
+use std::marker::PhantomData;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use crate::error::TaskError;
@@ -17,7 +19,7 @@ use crate::handle::{AsCompleted, Batch, Results};
 use crate::options::NoCallback;
 use crate::options::{CompletionCallback, Options};
 use crate::primitive::{Arc, Instant};
-use crate::scope::{BatchBuilder, Scope};
+use crate::scope::{BatchBuilder, Scope, Target};
 
 /// How the window of a stream is cut into batches.
 struct Window {
@@ -84,7 +86,8 @@ impl Window {
 /// What both streams share: the input, the window over it, and what each
 /// window batch is submitted with.
 struct Feed<'scope, 'env, It, F, C> {
-    scope: &'scope Scope<'scope, 'env>,
+    target: Target<'scope>,
+    env: PhantomData<&'env mut &'env ()>,
     options: Options,
     callback: C,
     task: Arc<F>,
@@ -97,16 +100,11 @@ where
     It: Iterator,
     It::Item: Send + 'scope,
 {
-    fn new(
-        scope: &'scope Scope<'scope, 'env>,
-        options: Options,
-        callback: C,
-        task: F,
-        input: It,
-    ) -> Self {
-        let window = Window::new(&options, scope.threads());
+    fn new(target: Target<'scope>, options: Options, callback: C, task: F, input: It) -> Self {
+        let window = Window::new(&options, target.threads());
         Feed {
-            scope,
+            target,
+            env: PhantomData,
             options,
             callback,
             task: Arc::new(task),
@@ -125,7 +123,7 @@ where
     {
         let (first, items) = self.window.pull(&mut self.input)?;
         let batch =
-            self.scope
+            self.target
                 .submit_window(&self.options, &self.callback, &self.task, first, items);
         Some((first, batch))
     }
@@ -181,14 +179,14 @@ where
     C: CompletionCallback<T> + Clone + 'scope,
 {
     pub(crate) fn new(
-        scope: &'scope Scope<'scope, 'env>,
+        target: Target<'scope>,
         options: Options,
         callback: C,
         task: F,
         input: It,
     ) -> Self {
         Imap {
-            feed: Feed::new(scope, options, callback, task, input),
+            feed: Feed::new(target, options, callback, task, input),
             batches: VecDeque::new(),
         }
     }
@@ -224,6 +222,44 @@ where
             self.batches.push_back(batch.results());
         }
     }
+
+    /// Counts a result out of the window; with fail-fast, a failure stops
+    /// the stream right away (its own batch may not say it was cancelled
+    /// yet when the consumer has already read it).
+    fn handed_out(&mut self, result: Result<T, TaskError>) -> Result<T, TaskError> {
+        self.feed.window.in_flight -= 1;
+        if self.feed.options.fail_fast && result.is_err() {
+            self.cancel();
+        }
+        result
+    }
+
+    /// The next result in input order if its task finished; otherwise
+    /// `cx`'s waker is woken when a task in flight completes. `Ready(None)`
+    /// at the end. The `poll_next` of an async stream, for adapters; most
+    /// code calls [`next_async`](Imap::next_async).
+    pub fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<T, TaskError>>> {
+        loop {
+            self.refill();
+            let Some(results) = self.batches.front_mut() else {
+                self.feed.end();
+                return Poll::Ready(None);
+            };
+            match results.poll_next(cx) {
+                Poll::Ready(Some(result)) => return Poll::Ready(Some(self.handed_out(result))),
+                Poll::Ready(None) => {
+                    self.batches.pop_front();
+                }
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+
+    /// The next result in input order, awaited: the async form of
+    /// `next()`, which never blocks the executor's thread.
+    pub async fn next_async(&mut self) -> Option<Result<T, TaskError>> {
+        std::future::poll_fn(|cx| self.poll_next(cx)).await
+    }
 }
 
 impl<'scope, It, F, T, C> Iterator for Imap<'scope, '_, It, F, T, C>
@@ -244,10 +280,7 @@ where
                 return None;
             };
             match results.next() {
-                Some(result) => {
-                    self.feed.window.in_flight -= 1;
-                    return Some(result);
-                }
+                Some(result) => return Some(self.handed_out(result)),
                 None => {
                     self.batches.pop_front();
                 }
@@ -294,14 +327,14 @@ where
     C: CompletionCallback<T> + Clone + 'scope,
 {
     pub(crate) fn new(
-        scope: &'scope Scope<'scope, 'env>,
+        target: Target<'scope>,
         options: Options,
         callback: C,
         task: F,
         input: It,
     ) -> Self {
         ImapUnordered {
-            feed: Feed::new(scope, options, callback, task, input),
+            feed: Feed::new(target, options, callback, task, input),
             batches: Vec::new(),
         }
     }
@@ -327,6 +360,58 @@ where
             self.batches.push((first, batch.as_completed()));
         }
     }
+
+    /// Counts a result out of the window; with fail-fast, a failure stops
+    /// the stream (see [`Imap`]'s).
+    fn handed_out(
+        &mut self,
+        index: usize,
+        result: Result<T, TaskError>,
+    ) -> (usize, Result<T, TaskError>) {
+        self.feed.window.in_flight -= 1;
+        if self.feed.options.fail_fast && result.is_err() {
+            self.cancel();
+        }
+        (index, result)
+    }
+
+    /// The next finished result, with its input's index; otherwise `cx`'s
+    /// waker is woken when a task in flight completes. `Ready(None)` at the
+    /// end. See [`Imap::poll_next`].
+    pub fn poll_next(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<(usize, Result<T, TaskError>)>> {
+        loop {
+            self.refill();
+            self.batches.retain(|(_, stream)| stream.len_left() > 0);
+            if self.batches.is_empty() {
+                self.feed.end();
+                return Poll::Ready(None);
+            }
+            // Every batch in flight gets the waker: whichever completes a
+            // task first wakes the reader.
+            let mut ended = false;
+            for (base, stream) in &mut self.batches {
+                match stream.poll_next(cx) {
+                    Poll::Ready(Some((index, result))) => {
+                        let index = *base + index;
+                        return Poll::Ready(Some(self.handed_out(index, result)));
+                    }
+                    Poll::Ready(None) => ended = true,
+                    Poll::Pending => {}
+                }
+            }
+            if !ended {
+                return Poll::Pending;
+            }
+        }
+    }
+
+    /// The next result in completion order, awaited.
+    pub async fn next_async(&mut self) -> Option<(usize, Result<T, TaskError>)> {
+        std::future::poll_fn(|cx| self.poll_next(cx)).await
+    }
 }
 
 impl<'scope, It, F, T, C> Iterator for ImapUnordered<'scope, '_, It, F, T, C>
@@ -350,16 +435,16 @@ where
             }
             for (base, stream) in &mut self.batches {
                 if let Some((index, result)) = stream.try_next() {
-                    self.feed.window.in_flight -= 1;
-                    return Some((*base + index, result));
+                    let index = *base + index;
+                    return Some(self.handed_out(index, result));
                 }
             }
             if self.batches.len() == 1 {
                 // Only one batch left: its blocking read is the right wait.
                 let (base, stream) = &mut self.batches[0];
                 let (index, result) = stream.next()?;
-                self.feed.window.in_flight -= 1;
-                return Some((*base + index, result));
+                let index = *base + index;
+                return Some(self.handed_out(index, result));
             }
             // Several batches, none ready: wait on the oldest for a moment
             // (helping with it on a worker), then poll them all again.
@@ -405,7 +490,7 @@ impl<'scope, 'env, C> BatchBuilder<'scope, 'env, C> {
         C: CompletionCallback<T> + Clone + 'scope,
     {
         Imap::new(
-            self.scope,
+            self.target,
             self.options,
             self.callback,
             task,
@@ -429,7 +514,7 @@ impl<'scope, 'env, C> BatchBuilder<'scope, 'env, C> {
         C: CompletionCallback<T> + Clone + 'scope,
     {
         ImapUnordered::new(
-            self.scope,
+            self.target,
             self.options,
             self.callback,
             task,

@@ -16,6 +16,7 @@
 //! returns too early).
 #![cfg(loom)]
 
+use std::future::{Future, IntoFuture};
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 
 use loom::cell::UnsafeCell;
@@ -403,5 +404,86 @@ fn a_waiter_stealing_its_halfs_own_split_races_the_thief_popping_it() {
         assert_eq!(sum, 3);
         assert_eq!(runs[0].load(SeqCst), 1);
         assert_eq!(runs[1].load(SeqCst), 1);
+    });
+}
+
+/// A waker that does nothing: an executor that polls once and moves on.
+fn noop_waker() -> std::task::Waker {
+    use std::task::{RawWaker, RawWakerVTable, Waker};
+    fn clone(_: *const ()) -> RawWaker {
+        RawWaker::new(std::ptr::null(), &VTABLE)
+    }
+    fn noop(_: *const ()) {}
+    static VTABLE: RawWakerVTable = RawWakerVTable::new(clone, noop, noop, noop);
+    // SAFETY: every function of the vtable ignores the (null) data pointer.
+    unsafe { Waker::from_raw(RawWaker::new(std::ptr::null(), &VTABLE)) }
+}
+
+#[test]
+fn awaiting_a_task_racing_its_completion_is_woken_or_sees_it() {
+    // loom's `block_on` parks until its waker is woken: a wake the
+    // finisher misses (the poller registered too late to be seen, and
+    // checked too early to see the completion) is a deadlock loom reports.
+    model("await_vs_complete", || {
+        let pool = Pool::new(1).unwrap();
+        let written = std::sync::Arc::new(Written::new());
+        let task = {
+            let written = written.clone();
+            pool.apply_async(move || {
+                written.set(4);
+                2
+            })
+        };
+        assert_eq!(loom::future::block_on(task.into_future()).unwrap(), 2);
+        assert_eq!(written.get(), 4);
+    });
+}
+
+#[test]
+fn a_future_polled_by_a_second_executor_wakes_the_second_one() {
+    // Polled once with a waker that does nothing, then driven by another
+    // executor: the second poll's waker must replace the first, whichever
+    // side of the completion it lands on.
+    model("await_twice_vs_complete", || {
+        let pool = Pool::new(1).unwrap();
+        let batch = pool.map_async(|x: usize| x + 1, [1]);
+        let mut future = batch.into_future();
+        let waker = noop_waker();
+        let first =
+            std::pin::Pin::new(&mut future).poll(&mut std::task::Context::from_waker(&waker));
+        let result = match first {
+            std::task::Poll::Ready(result) => result,
+            std::task::Poll::Pending => loom::future::block_on(future),
+        };
+        assert_eq!(result.unwrap(), [2]);
+    });
+}
+
+#[test]
+fn dropping_an_awaited_handle_racing_the_last_completion_drops_the_result_once() {
+    // The future registered its waker, then is dropped while the worker
+    // finishes: whoever releases the batch (the worker or the drop) drops
+    // the result exactly once, and the stale waker is harmless.
+    model("drop_awaited_vs_complete", || {
+        let pool = Pool::new(1).unwrap();
+        let drops = std::sync::Arc::new(AtomicUsize::new(0));
+        struct Counted(std::sync::Arc<AtomicUsize>);
+        impl Drop for Counted {
+            fn drop(&mut self) {
+                self.0.fetch_add(1, SeqCst);
+            }
+        }
+        let task = {
+            let drops = drops.clone();
+            pool.apply_async(move || Counted(drops))
+        };
+        let mut future = task.into_future();
+        let waker = noop_waker();
+        let polled =
+            std::pin::Pin::new(&mut future).poll(&mut std::task::Context::from_waker(&waker));
+        drop(polled);
+        drop(future);
+        drop(pool);
+        assert_eq!(drops.load(SeqCst), 1);
     });
 }
