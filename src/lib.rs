@@ -23,12 +23,11 @@
 #![deny(missing_docs, missing_debug_implementations)]
 
 mod block;
-mod task;
+mod sent;
 
 pub use block::{TupleBatch, TupleResults, TupleTimeoutError};
 pub use pool_macros::{par_batch, pool_scope, pool_task};
 pub use pool_runtime::*;
-pub use task::TaskFn;
 
 #[doc(hidden)]
 pub mod __private;

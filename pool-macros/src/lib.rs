@@ -11,8 +11,9 @@ mod options;
 mod scope;
 mod task;
 
-/// Marks a function as a pool task: it stays callable as before, and every
-/// batch of its calls carries its options.
+/// Marks a function as a pool task: it stays a plain function, and
+/// wherever it runs on a pool its name shows in panic reports and
+/// `blocking` keeps it off the CPU workers' slots.
 ///
 /// ```
 /// use poolscope::{par_batch, pool_scope, pool_task};
@@ -25,65 +26,62 @@ mod task;
 /// }
 ///
 /// assert_eq!(fetch(1), "page 1"); // still a function
+/// let as_value: fn(u32) -> String = fetch; // and a value like any fn
 /// let pages = pool_scope!(|pool| {
-///     let batch = par_batch!(pool, fetch(p) for p in 0..8); // on the blocking lane
-///     assert_eq!(batch.name(), Some("fetch"));
-///     batch.get().unwrap()
+///     let batch = par_batch!(pool, fetch(p) for p in 0..8); // the sleeps overlap
+///     let more = pool.map_async(as_value, 8..10); // so do these
+///     (batch.get().unwrap(), more.get().unwrap())
 /// });
-/// assert_eq!(pages[7], "page 7");
+/// assert_eq!(pages.0[7], "page 7");
+/// assert_eq!(pages.1, ["page 8", "page 9"]);
 /// ```
 ///
 /// # Options
 ///
-/// - `name = "..."`: the name the task's batches carry in errors and panic
-///   reports (default: the function's name).
-/// - `blocking`: run the task's batches on the pool's blocking lane (for
-///   I/O and sleeps), one task at a time per thread, never in chunks.
+/// - `name = "..."`: the name a panic of the task is reported with, when
+///   its batch has no name of its own (default: the function's name).
+/// - `blocking`: while the function runs on one of a pool's CPU workers,
+///   that worker's CPU slot goes to a spare worker (as
+///   [`poolscope::blocking`](../poolscope/fn.blocking.html) does), so such
+///   tasks overlap even on a one-thread pool and CPU work beside them keeps
+///   every core; the rest of the batch is then claimed one task at a time.
 /// - `crate = path`: where poolscope is, when it is renamed or re-exported.
 ///
 /// # What it expands to
 ///
-/// The function's name becomes a constant of a type of the same name, which
-/// dereferences to a [`TaskFn`](../poolscope/struct.TaskFn.html) holding the
-/// function and its options, which in turn dereferences to the function.
-/// Calls `fetch(1)` go through both dereferences to the function;
-/// `par_batch!` finds the options through the type. Roughly:
+/// The same function, with a guard at the top of its body that lives until
+/// the body returns or unwinds, and a check that the argument and result
+/// types are `Send`:
 ///
 /// ```text
-/// #[doc(hidden)] pub struct fetch {}
 /// /// Fetches a page (a sleep stands in for the network).
-/// pub const fetch: fetch = fetch {};
-/// impl Deref for fetch {
-///     type Target = TaskFn<fn(u32) -> String>;
-///     fn deref(&self) -> &Self::Target {
-///         fn __poolscope_task_fetch(page: u32) -> String { /* the body */ }
-///         const TASK: TaskFn<fn(u32) -> String> =
-///             TaskFn::__new(__poolscope_task_fetch, TaskOptions { name: Some("fetch"), blocking: true });
-///         &TASK
-///     }
+/// pub fn fetch(page: u32) -> String {
+///     <u32 as ::poolscope::__private::TaskArgument>::check();
+///     <String as ::poolscope::__private::TaskResult>::check();
+///     let __guard = ::poolscope::__private::enter_task("fetch", true);
+///     std::thread::sleep(std::time::Duration::from_millis(10));
+///     format!("page {page}")
 /// }
-/// impl PoolTask for fetch { const OPTIONS: TaskOptions = /* the same */; }
-/// // and a check that every argument type and the return type are `Send`
 /// ```
 ///
-/// Through the `TaskFn`, a task can be submitted without `par_batch!`:
-/// `fetch.spawn(pool, (1,))`, `fetch.map(pool, 0..8)`,
-/// `area.starmap(pool, [(1, 2), (3, 4)])`.
+/// Because the name stays a real function, it goes wherever a function
+/// goes: `par_batch!`, [`Scope::map`](../poolscope/struct.Scope.html#method.map)
+/// and the other `Scope` methods (`pool.apply_async(|| fetch(1))`,
+/// `pool.map_async(fetch, 0..8)`, `pool.starmap_async(area, pairs)`), `fn`
+/// pointers, `Iterator::map`, rayon. The guard costs a thread-local read
+/// when the task runs off a pool, and nothing else.
 ///
 /// # What it refuses
 ///
-/// Compile errors, at the offending tokens: `async fn`, `unsafe fn`, a
-/// `self` receiver (so also use in an `impl` block), generic type or const
-/// parameters (write a non-generic task that calls the generic function),
-/// `impl Trait` arguments or results, `where` clauses and lifetime bounds,
-/// argument or return types that are not `Send`, unknown or duplicate
-/// options. Lifetime parameters are fine:
+/// Compile errors, at the offending tokens: `async fn`, `const fn`,
+/// `unsafe fn`, a `self` receiver, `impl Trait` arguments or results (take
+/// a type parameter instead), argument or return types that are not `Send`
+/// (for a generic function: not `Send` under its bounds), unknown or
+/// duplicate options. Generic functions, `where` clauses, lifetimes and
+/// associated functions (no `self`) are fine:
 /// `fn fib<'s>(pool: &'s Scope<'s, '_>, n: u64) -> u64` can be a task. On
 /// error the function is still emitted unchanged, so its callers still
 /// type-check.
-///
-/// The name is a constant, not a function: it cannot be used in a `const`
-/// context, and `use`-ing it imports both the constant and its type.
 #[proc_macro_attribute]
 pub fn pool_task(args: TokenStream, item: TokenStream) -> TokenStream {
     task::expand(args.into(), item.into()).into()

@@ -8,7 +8,7 @@ use syn::{Expr, ExprClosure, Token};
 
 use crate::options::{self, Errors, RawOption};
 
-const VALID: &[&str] = &["threads", "name", "on", "crate"];
+const VALID: &[&str] = &["threads", "name", "max_blocking_threads", "on", "crate"];
 
 struct PoolScope {
     options: Vec<RawOption>,
@@ -47,6 +47,10 @@ impl Parse for PoolScope {
     }
 }
 
+fn is_zero_literal(expr: &Expr) -> bool {
+    matches!(expr, Expr::Lit(syn::ExprLit { lit: syn::Lit::Int(n), .. }) if n.base10_digits() == "0")
+}
+
 fn check_closure(body: &Expr, errors: &mut Errors) {
     match body {
         Expr::Closure(ExprClosure {
@@ -76,12 +80,9 @@ fn check_closure(body: &Expr, errors: &mut Errors) {
 }
 
 pub(crate) fn expand(input: TokenStream) -> TokenStream {
-    let parsed: PoolScope = match syn::parse2(input) {
+    let parsed: PoolScope = match syn::parse2(input.clone()) {
         Ok(parsed) => parsed,
-        Err(error) => {
-            let error = error.to_compile_error();
-            return quote!({ #error ::core::unreachable!() });
-        }
+        Err(error) => return options::error_value(error, &options::krate_in(&input)),
     };
     let mut errors = Errors::default();
     let raw = options::check_keys(parsed.options, VALID, "pool_scope!", &mut errors);
@@ -96,14 +97,27 @@ pub(crate) fn expand(input: TokenStream) -> TokenStream {
             "crate" => krate = options::krate(options::crate_path(option, &mut errors)),
             "threads" => {
                 if let Some(value) = options::required_value(option, "threads = 4", &mut errors) {
-                    if matches!(value, syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Int(n), .. }) if n.base10_digits() == "0")
-                    {
+                    if is_zero_literal(value) {
                         errors.spanned(
                             value,
                             "`threads = 0` is not a pool: a pool needs at least one thread",
                         );
                     }
                     builder_calls.push(quote_spanned!(value.span()=> .threads(#value)));
+                }
+            }
+            "max_blocking_threads" => {
+                if let Some(value) =
+                    options::required_value(option, "max_blocking_threads = 16", &mut errors)
+                {
+                    if is_zero_literal(value) {
+                        errors.spanned(
+                            value,
+                            "`max_blocking_threads = 0` would leave blocking tasks no thread to run on; pass 1 or more",
+                        );
+                    }
+                    builder_calls
+                        .push(quote_spanned!(value.span()=> .max_blocking_threads(#value)));
                 }
             }
             "name" => {
@@ -122,7 +136,7 @@ pub(crate) fn expand(input: TokenStream) -> TokenStream {
     if let (Some((key, _)), false) = (&on, builder_calls.is_empty()) {
         errors.spanned(
             key,
-            "`on = ...` runs the scope on an existing pool, and `threads` / `name` build a new one; use one or the other",
+            "`on = ...` runs the scope on an existing pool, and `threads`, `name` and `max_blocking_threads` build a new one; use one or the other",
         );
     }
     let private = quote!(#krate::__private);
@@ -135,7 +149,7 @@ pub(crate) fn expand(input: TokenStream) -> TokenStream {
             Expr::Closure(closure) if closure.inputs.len() == 1 && closure.asyncness.is_none() => {
                 quote!({ #error #private::scope(#body) })
             }
-            _ => quote!({ #error ::core::unreachable!() }),
+            _ => quote!({ #error #private::__error_value() }),
         };
     }
 
