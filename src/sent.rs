@@ -67,4 +67,3 @@ impl<T> fmt::Debug for Shared<T> {
 unsafe impl<T> Send for Shared<T> {}
 // SAFETY: as above.
 unsafe impl<T> Sync for Shared<T> {}
-

@@ -135,7 +135,10 @@ fn a_panicking_task_is_reported_with_its_name_through_map_async() {
     let error = pool_scope!(|pool| pool.map_async(parse, ["7", "?"]).get()).unwrap_err();
     assert_eq!(error.index(), 1);
     assert_eq!(error.task_name(), Some("parser"));
-    assert_eq!(error.panic_message().map(|m| m.starts_with("not a number")), Some(true));
+    assert_eq!(
+        error.panic_message().map(|m| m.starts_with("not a number")),
+        Some(true)
+    );
     let error = pool_scope!(|pool| pool.map(checked_half, [1])).unwrap_err();
     assert_eq!(error.task_name(), Some("checked_half"));
 }

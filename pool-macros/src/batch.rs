@@ -226,9 +226,8 @@ fn parse_iter_and_filter(input: ParseStream<'_>) -> syn::Result<(Expr, Option<Ex
             }
             input.parse::<Token![if]>()?;
             if input.is_empty() || input.peek(Token![,]) {
-                return Err(input.error(
-                    "expected a condition after `if`, as in `f(x) for x in xs if x > 0`",
-                ));
+                return Err(input
+                    .error("expected a condition after `if`, as in `f(x) for x in xs if x > 0`"));
             }
             let filter: Expr = input.parse()?;
             return Ok((iter, Some(filter)));
@@ -417,7 +416,9 @@ fn mixed_at(name: String, span: Span) -> Ident {
 /// source as `tokens` (a proc macro cannot join spans on stable).
 fn first_and_last(tokens: &TokenStream) -> (Span, Span) {
     let mut tokens = tokens.clone().into_iter();
-    let first = tokens.next().map_or_else(Span::call_site, |token| token.span());
+    let first = tokens
+        .next()
+        .map_or_else(Span::call_site, |token| token.span());
     let last = tokens.last().map_or(first, |token| token.span());
     (first, last)
 }
@@ -681,8 +682,7 @@ impl Generator<'_> {
                     CallKind::Function { callee, .. } => {
                         let var = mixed_at("__poolscope_callee".into(), callee.span());
                         let value = self.take_callee(callee);
-                        let shared =
-                            quote_spanned!(callee.span()=> #private::SharedWithWorkers::shared(#value));
+                        let shared = quote_spanned!(callee.span()=> #private::SharedWithWorkers::shared(#value));
                         (quote!(let #var = #shared;), Some(var))
                     }
                     CallKind::Method { .. } => (quote!(), None),

@@ -212,9 +212,10 @@ pub(crate) fn krate_in(input: &TokenStream) -> TokenStream {
     let tokens: Vec<TokenTree> = input.clone().into_iter().collect();
     for (at, token) in tokens.iter().enumerate() {
         let is_crate = matches!(token, TokenTree::Ident(ident) if ident == "crate");
-        let then_eq = matches!(tokens.get(at + 1), Some(TokenTree::Punct(eq)) if eq.as_char() == '=');
-        let after_separator = at == 0
-            || matches!(&tokens[at - 1], TokenTree::Punct(comma) if comma.as_char() == ',');
+        let then_eq =
+            matches!(tokens.get(at + 1), Some(TokenTree::Punct(eq)) if eq.as_char() == '=');
+        let after_separator =
+            at == 0 || matches!(&tokens[at - 1], TokenTree::Punct(comma) if comma.as_char() == ',');
         if !(is_crate && then_eq && after_separator) {
             continue;
         }

@@ -6,8 +6,8 @@ use syn::parse::Parser;
 use syn::punctuated::Punctuated;
 use syn::spanned::Spanned;
 use syn::{
-    parse_quote, parse_quote_spanned, FnArg, GenericArgument, Ident, ItemFn, LitStr,
-    PathArguments, ReturnType, Stmt, Token, Type,
+    parse_quote, parse_quote_spanned, FnArg, GenericArgument, Ident, ItemFn, LitStr, PathArguments,
+    ReturnType, Stmt, Token, Type,
 };
 
 use crate::options::{self, Errors, RawOption};
@@ -160,7 +160,8 @@ fn generate(mut function: ItemFn, options: &TaskOptions) -> TokenStream {
     for input in &function.sig.inputs {
         if let FnArg::Typed(arg) = input {
             let ty = &arg.ty;
-            prelude.push(parse_quote_spanned!(ty.span()=> <#ty as #private::TaskArgument>::check();));
+            prelude
+                .push(parse_quote_spanned!(ty.span()=> <#ty as #private::TaskArgument>::check();));
         }
     }
     if let ReturnType::Type(_, ty) = &function.sig.output {

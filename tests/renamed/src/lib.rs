@@ -34,11 +34,16 @@ pub fn fib<'s>(pool: &'s Scope<'s, '_>, n: u64) -> u64 {
 
 /// Doubles every number on a pool of two threads.
 pub fn double_all(numbers: &[u64]) -> Vec<u64> {
-    pool_scope!(crate = renamed_pool, threads = 2, max_blocking_threads = 4, |pool| {
-        par_batch!(pool, crate = renamed_pool, double(*x) for x in numbers)
-            .get()
-            .unwrap()
-    })
+    pool_scope!(
+        crate = renamed_pool,
+        threads = 2,
+        max_blocking_threads = 4,
+        |pool| {
+            par_batch!(pool, crate = renamed_pool, double(*x) for x in numbers)
+                .get()
+                .unwrap()
+        }
+    )
 }
 
 #[cfg(test)]
