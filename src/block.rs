@@ -204,7 +204,7 @@ pub trait Slot: Sized {
 macro_rules! tuple_slots {
     ($slots:ident: $($ty:ident $variant:ident),+) => {
         /// Each result was checked to be `Send` where the call was written
-        /// (`SentBack::sent`), so the slots are `Send` whatever the types.
+        /// (`SentBack::sent_from`), so the slots are `Send` whatever the types.
         #[doc(hidden)]
         #[derive(Debug)]
         pub enum $slots<$($ty),+> {

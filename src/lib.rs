@@ -23,9 +23,14 @@
 #![deny(missing_docs, missing_debug_implementations)]
 
 mod block;
+mod checks;
 mod sent;
 
 pub use block::{TupleBatch, TupleResults, TupleTimeoutError};
+// Not API: re-exported here so that compiler notes about the macros' checks
+// name them as `SentToWorker`, not `poolscope::__private::SentToWorker`.
+#[doc(hidden)]
+pub use checks::{SentBack, SentToWorker, SharedWithWorkers, TaskArgument, TaskResult};
 pub use pool_macros::{par_batch, pool_scope, pool_task};
 pub use pool_runtime::*;
 

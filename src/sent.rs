@@ -7,7 +7,7 @@ use std::fmt;
 
 /// A value on its way to a worker (an argument, a receiver) or back from
 /// one (a block's result), checked to be `Send` where the user wrote it
-/// (see `__private::SentToWorker` and `__private::SentBack`).
+/// (see `SentToWorker` and `SentBack`).
 pub struct Sent<T>(T);
 
 impl<T> Sent<T> {
@@ -37,7 +37,7 @@ impl<T> fmt::Debug for Sent<T> {
 unsafe impl<T> Send for Sent<T> {}
 
 /// The callee of a comprehension, called by every task of the batch, on
-/// any worker, at once (see `__private::SharedWithWorkers`).
+/// any worker, at once (see `SharedWithWorkers`).
 pub struct Shared<T>(T);
 
 impl<T> Shared<T> {

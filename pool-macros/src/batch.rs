@@ -121,7 +121,9 @@ impl Call {
 impl Parse for ParBatch {
     fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
         if input.is_empty() {
-            return Err(input.error(
+            // Nothing was written: the macro call is all there is to show.
+            return Err(syn::Error::new(
+                Span::call_site(),
                 "par_batch! needs a scope and a body, as in `par_batch!(pool, f(x) for x in xs)`",
             ));
         }
@@ -176,17 +178,25 @@ impl Parse for ParBatch {
             let expr: Expr = input.parse()?;
             let call = Call::from_expr(expr)?;
             if !input.peek(Token![for]) {
-                return Err(input.error(
-                    "expected `for PATTERN in ITERATOR` after the call, as in `par_batch!(pool, f(x) for x in xs)`; for a fixed set of calls write a list `[f(a), f(b)]` or a block `{ f(a); g(b); }`",
-                ));
+                const MESSAGE: &str = "expected `for PATTERN in ITERATOR` after the call, as in `par_batch!(pool, f(x) for x in xs)`; for a fixed set of calls write a list `[f(a), f(b)]` or a block `{ f(a); g(b); }`";
+                return Err(if input.is_empty() {
+                    syn::Error::new_spanned(&call.tokens, MESSAGE)
+                } else {
+                    input.error(MESSAGE)
+                });
             }
             input.parse::<Token![for]>()?;
             let pat = Pat::parse_multi_with_leading_vert(input)?;
             if !input.peek(Token![in]) {
-                return Err(input.error(format!(
+                let message = format!(
                     "expected `in` after `for {}`, as in `f(x) for x in xs`",
                     pat.to_token_stream()
-                )));
+                );
+                return Err(if input.is_empty() {
+                    syn::Error::new_spanned(&pat, message)
+                } else {
+                    input.error(message)
+                });
             }
             input.parse::<Token![in]>()?;
             let (iter, filter) = parse_iter_and_filter(input)?;
@@ -224,10 +234,12 @@ fn parse_iter_and_filter(input: ParseStream<'_>) -> syn::Result<(Expr, Option<Ex
             if !input.peek(Token![if]) {
                 return Ok((iter, None));
             }
-            input.parse::<Token![if]>()?;
+            let if_token: Token![if] = input.parse()?;
             if input.is_empty() || input.peek(Token![,]) {
-                return Err(input
-                    .error("expected a condition after `if`, as in `f(x) for x in xs if x > 0`"));
+                return Err(syn::Error::new_spanned(
+                    if_token,
+                    "expected a condition after `if`, as in `f(x) for x in xs if x > 0`",
+                ));
             }
             let filter: Expr = input.parse()?;
             return Ok((iter, Some(filter)));
@@ -423,6 +435,17 @@ fn first_and_last(tokens: &TokenStream) -> (Span, Span) {
     (first, last)
 }
 
+/// `path` spanning `first..last` (its last token at `last`, the others at
+/// `first`), so that a label on the path as a whole shows there.
+fn path_at(path: TokenStream, (first, last): (Span, Span)) -> TokenStream {
+    let mut tokens: Vec<TokenTree> = path.into_iter().collect();
+    let count = tokens.len();
+    for (at, token) in tokens.iter_mut().enumerate() {
+        token.set_span(if at + 1 == count { last } else { first });
+    }
+    tokens.into_iter().collect()
+}
+
 /// `path(args)`, the call expression spanning `first..last`, so that an
 /// error about the call as a whole (a bound the callee puts on what the
 /// arguments infer) shows at the user's call, not at the macro.
@@ -536,11 +559,15 @@ impl Generator<'_> {
         }
     }
 
-    /// `SentToWorker::sent(value)`, spanned at the user's `expr`: a value
-    /// that is not `Send` is reported there, once.
-    fn sent(&self, expr: &Expr, value: TokenStream) -> TokenStream {
+    /// `SentToWorker::sent(value)`: a value that is not `Send` is reported
+    /// at the user's `expr`, once, as "required by" the user's `call`.
+    fn sent(&self, expr: &Expr, value: TokenStream, call: &Call) -> TokenStream {
         let private = &self.private;
-        quote_spanned!(expr.span()=> #private::SentToWorker::sent(#value))
+        let path = path_at(
+            quote!(#private::SentToWorker::sent),
+            first_and_last(&call.tokens),
+        );
+        quote_spanned!(expr.span()=> #path(#value))
     }
 
     /// Evaluates one call's parts into variables named after `prefix`.
@@ -560,7 +587,7 @@ impl Generator<'_> {
                 Some(shared) => quote!((#shared.get())),
                 None => {
                     let var = mixed_at(format!("{prefix}_callee"), callee.span());
-                    let value = self.sent(callee, self.take_callee(callee));
+                    let value = self.sent(callee, self.take_callee(callee), call);
                     lets.push(quote!(let #var = #value;));
                     vars.push(var.clone());
                     quote!((#var.into_inner()))
@@ -570,7 +597,7 @@ impl Generator<'_> {
                 let var = mixed_at(format!("{prefix}_receiver"), receiver.span());
                 let rooted_in_item =
                     place_root(receiver).is_some_and(|root| bound.iter().any(|b| b == root));
-                let value = self.sent(receiver, self.take(receiver, rooted_in_item));
+                let value = self.sent(receiver, self.take(receiver, rooted_in_item), call);
                 lets.push(quote!(let #var = #value;));
                 vars.push(var.clone());
                 quote!(#var.into_inner())
@@ -579,7 +606,7 @@ impl Generator<'_> {
         let mut arg_values = Vec::new();
         for (index, arg) in call.args().iter().enumerate() {
             let var = mixed_at(format!("{prefix}_arg{index}"), arg.span());
-            let value = self.sent(arg, quote!(#arg));
+            let value = self.sent(arg, quote!(#arg), call);
             lets.push(quote_spanned!(arg.span()=> let #var = #value;));
             arg_values.push(quote!(#var.into_inner()));
             vars.push(var);
@@ -682,7 +709,11 @@ impl Generator<'_> {
                     CallKind::Function { callee, .. } => {
                         let var = mixed_at("__poolscope_callee".into(), callee.span());
                         let value = self.take_callee(callee);
-                        let shared = quote_spanned!(callee.span()=> #private::SharedWithWorkers::shared(#value));
+                        let path = path_at(
+                            quote!(#private::SharedWithWorkers::shared),
+                            first_and_last(&call.tokens),
+                        );
+                        let shared = quote_spanned!(callee.span()=> #path(#value));
                         (quote!(let #var = #shared;), Some(var))
                     }
                     CallKind::Method { .. } => (quote!(), None),
@@ -791,8 +822,8 @@ impl Generator<'_> {
                         // block's calls return unlike types.
                         let slot = format_ident!("V{}", index);
                         let sent = call_at(
-                            quote!(#private::SentBack::sent),
-                            invocation,
+                            quote!(#private::SentBack::sent_from),
+                            quote!(|| #invocation),
                             first_and_last(&call.tokens),
                         );
                         quote!(#private::#slots::#slot(#sent))

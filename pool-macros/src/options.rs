@@ -44,7 +44,12 @@ impl Parse for RawOption {
             let eq: Token![=] = input.parse()?;
             let value = if key == "crate" {
                 // `crate = path` takes a path, which may start with `::`.
-                let path: Path = input.call(Path::parse_mod_style)?;
+                let path: Path = input.call(Path::parse_mod_style).map_err(|_| {
+                    syn::Error::new(
+                        input.span(),
+                        "option `crate` takes a path, as in `crate = my_poolscope`",
+                    )
+                })?;
                 Expr::Path(syn::ExprPath {
                     attrs: Vec::new(),
                     qself: None,
