@@ -8,9 +8,10 @@
 //! ```
 //!
 //! The same with the macros: [`pool_scope!`] opens the scope,
-//! [`par_batch!`] submits the calls, [`#[pool_task]`](pool_task) gives a
-//! function options (a name, the blocking lane) that follow it into every
-//! batch.
+//! [`par_batch!`] submits the calls, [`#[pool_task]`](pool_task) marks a
+//! function (it stays a plain function) whose name shows in panic reports
+//! and which, with `blocking`, hands its CPU worker's slot to a spare
+//! while it runs.
 //!
 //! ```
 //! use poolscope::{par_batch, pool_scope};

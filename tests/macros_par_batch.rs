@@ -429,7 +429,7 @@ fn a_filter_is_evaluated_before_the_items_arguments() {
 
 #[test]
 fn a_filter_works_with_patterns_methods_and_in_flight_over_an_endless_iterator() {
-    let pairs = vec![(1, 2), (3, 4), (5, 6)];
+    let pairs = [(1, 2), (3, 4), (5, 6)];
     let words = vec!["a".to_string(), "bb".into(), "ccc".into()];
     let evens: Vec<u64> = pool_scope!(|pool| {
         let sums = par_batch!(pool, add(a, b) for (a, b) in pairs.iter().copied() if a > 1);
