@@ -2,11 +2,12 @@
 //! a database query), run three ways on a two-thread pool:
 //!
 //! 1. on the CPU lane, where two workers take them two at a time;
-//! 2. on the blocking lane (`#[pool_task(blocking)]`), where the pool starts
-//!    extra threads for them, so all ten wait side by side;
-//! 3. on the blocking lane again, with a CPU-heavy batch submitted at the
-//!    same time, which still gets both CPU workers: it takes about as long
-//!    as it does alone (run 4).
+//! 2. marked `#[pool_task(blocking)]`: a CPU worker running one hands its
+//!    slot to a spare worker (started on demand) while it sleeps, so all
+//!    ten wait side by side;
+//! 3. the same, with a CPU-heavy batch submitted at the same time, which
+//!    still gets both CPU slots: it takes about as long as it does alone
+//!    (run 4).
 //!
 //! Run it with `cargo run --release --example io_bound`.
 
@@ -29,7 +30,8 @@ fn task(identifier: u32) -> u32 {
     identifier
 }
 
-/// The same task, marked for the blocking lane.
+/// The same task, marked `blocking`: while it runs, its CPU worker's slot
+/// goes to a spare.
 #[pool_task(blocking)]
 fn blocking_task(identifier: u32) -> u32 {
     sleep(ONE_TASK);
@@ -66,15 +68,16 @@ fn main() {
     let cpu_lane = start.elapsed();
     report("CPU lane", cpu_lane);
 
-    // 2. Blocking lane: extra threads, started on demand, wait side by side.
+    // 2. Blocking tasks: each hands its CPU slot to a spare (started on
+    //    demand), so they wait side by side.
     let start = Instant::now();
     pool_scope!(on = &pool, |s| {
         par_batch!(s, blocking_task(i) for i in 0..TASKS).wait()
     });
     let blocking_lane = start.elapsed();
-    report("blocking lane", blocking_lane);
+    report("#[pool_task(blocking)]", blocking_lane);
 
-    // 3. Blocking lane, with a CPU batch running alongside.
+    // 3. Blocking tasks, with a CPU batch running alongside.
     let start = Instant::now();
     let (io_done, cpu_done, primes) = pool_scope!(on = &pool, |s| {
         let io = par_batch!(s, blocking_task(i) for i in 0..TASKS);
@@ -84,7 +87,7 @@ fn main() {
         io.wait();
         (start.elapsed(), cpu_done, primes)
     });
-    report("blocking lane, with a CPU batch alongside", io_done);
+    report("blocking tasks, with a CPU batch alongside", io_done);
     report("  the CPU batch alongside them", cpu_done);
 
     // 4. The same CPU batch alone, for comparison.
@@ -99,7 +102,7 @@ fn main() {
         primes[0]
     );
     println!(
-        "The blocking lane was {:.1}x faster than the CPU lane for waiting work.",
+        "Marked blocking, the waiting work ran {:.1}x faster than on the CPU lane.",
         cpu_lane.as_secs_f64() / blocking_lane.as_secs_f64()
     );
 }

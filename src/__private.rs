@@ -2,7 +2,6 @@
 //! `pool_scope!` calls. Not a public API: names and signatures change
 //! without notice.
 
-use std::borrow::Cow;
 use std::fmt;
 use std::marker::PhantomData;
 
@@ -10,72 +9,14 @@ pub use crate::block::{
     Slot, Slots1, Slots10, Slots11, Slots12, Slots2, Slots3, Slots4, Slots5, Slots6, Slots7,
     Slots8, Slots9, TupleBatch, TupleResults,
 };
-pub use crate::task::TaskFn;
+pub use crate::checks::{SentBack, SentToWorker, SharedWithWorkers, TaskArgument, TaskResult};
+pub use crate::sent::{Sent, Shared};
 pub use pool_runtime;
 pub use pool_runtime::{
     Batch, BatchBuilder, BuildError, Imap, NoCallback, OnComplete, Pool, PoolBuilder, Scope,
-    StarCall, Task, TaskError,
+    TaskError, TaskGuard,
 };
 pub use std::vec::Vec;
-
-/// The options a `#[pool_task]` function carries to every batch of its calls.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TaskOptions {
-    /// The task's name in errors and panic reports.
-    pub name: Option<&'static str>,
-    /// Whether the task runs on the blocking lane.
-    pub blocking: bool,
-}
-
-impl TaskOptions {
-    /// The options of a callee that is not a `#[pool_task]`.
-    pub const DEFAULT: TaskOptions = TaskOptions {
-        name: None,
-        blocking: false,
-    };
-}
-
-/// Implemented by the value `#[pool_task]` puts in place of the function's
-/// name, for [`Probe`] to find its options.
-pub trait PoolTask {
-    /// The task's options.
-    const OPTIONS: TaskOptions;
-}
-
-impl<T: PoolTask + ?Sized> PoolTask for &T {
-    const OPTIONS: TaskOptions = T::OPTIONS;
-}
-
-/// Finds a callee's task options by autoref specialization:
-/// `(&Probe(&callee)).__poolscope_task_options()` resolves to
-/// [`ViaPoolTask`] when the callee is a `#[pool_task]` value (or a reference
-/// to one), and to [`ViaAnyCallee`] (default options) otherwise.
-#[derive(Debug)]
-pub struct Probe<'a, F: ?Sized>(pub &'a F);
-
-/// See [`Probe`]: the `#[pool_task]` case.
-pub trait ViaPoolTask {
-    /// The callee's options.
-    fn __poolscope_task_options(&self) -> TaskOptions;
-}
-
-impl<F: PoolTask + ?Sized> ViaPoolTask for Probe<'_, F> {
-    fn __poolscope_task_options(&self) -> TaskOptions {
-        F::OPTIONS
-    }
-}
-
-/// See [`Probe`]: any other callee.
-pub trait ViaAnyCallee {
-    /// Default options.
-    fn __poolscope_task_options(&self) -> TaskOptions;
-}
-
-impl<F: ?Sized> ViaAnyCallee for &Probe<'_, F> {
-    fn __poolscope_task_options(&self) -> TaskOptions {
-        TaskOptions::DEFAULT
-    }
-}
 
 /// Takes a callee or receiver that is a place without moving it, by autoref
 /// specialization: `(&Pick(&place)).__poolscope_pick()` copies the value
@@ -115,81 +56,20 @@ impl<'a, T: ?Sized> ViaBorrow for &Pick<'a, T> {
     }
 }
 
-/// Passes a value through unchanged; its bound puts "cannot be sent between
-/// threads" errors on the user's argument instead of on the macro call.
+/// The guard at the top of a `#[pool_task]` function's body: the name for
+/// panic reports, and for `blocking` the hand-off of the CPU worker's slot.
 #[inline(always)]
-pub fn sendable<T: Send>(value: T) -> T {
-    value
+pub fn enter_task(name: &'static str, blocking: bool) -> TaskGuard {
+    pool_runtime::__enter_task(name, blocking)
 }
 
-/// Requires `T: Send`; `#[pool_task]` calls it with each argument type and
-/// the return type, spanned at the user's type.
-#[inline(always)]
-pub fn require_send<T: ?Sized + Send>() {}
-
-/// The scope a batch goes to; the signature turns a wrong `pool` argument
-/// into an error on that argument.
-#[inline(always)]
-pub fn scope_of<'scope, 'env>(scope: &'scope Scope<'scope, 'env>) -> &'scope Scope<'scope, 'env> {
-    scope
-}
-
-/// The batch builder for calls to `tasks` (one entry per callee that is a
-/// function; method calls have default options): blocking if any callee
-/// is, since a blocking task must never wait in a claimed chunk, and named
-/// after the callees' distinct names, in order.
-#[track_caller]
-pub fn builder<'scope, 'env>(
-    scope: &'scope Scope<'scope, 'env>,
-    tasks: &[TaskOptions],
-) -> BatchBuilder<'scope, 'env> {
-    let mut names: Vec<&'static str> = Vec::new();
-    for name in tasks.iter().filter_map(|task| task.name) {
-        if !names.contains(&name) {
-            names.push(name);
-        }
-    }
-    let builder = scope
-        .batch()
-        .blocking(tasks.iter().any(|task| task.blocking));
-    match names.as_slice() {
-        [] => builder,
-        [name] => builder.name(Cow::Borrowed(*name)),
-        _ => builder.name(Cow::Owned(names.join(", "))),
-    }
-}
-
-/// Submits one task per element of `calls`, each running `task(call)`.
-#[track_caller]
-pub fn submit<'scope, 'env, A, T, F>(
-    builder: BatchBuilder<'scope, 'env>,
-    calls: Vec<A>,
-    task: F,
-) -> Batch<'scope, T>
-where
-    F: Fn(A) -> T + Send + Sync + 'scope,
-    A: Send + 'scope,
-    T: Send + 'scope,
-{
-    builder.map_async(task, calls)
-}
-
-/// [`submit`] with `on_complete = callback`; the callback comes last so
-/// that its argument types are known from `task` when it is checked.
-#[track_caller]
-pub fn submit_with_callback<'scope, 'env, A, T, F, C>(
-    builder: BatchBuilder<'scope, 'env>,
-    calls: Vec<A>,
-    task: F,
-    callback: C,
-) -> Batch<'scope, T>
-where
-    F: Fn(A) -> T + Send + Sync + 'scope,
-    A: Send + 'scope,
-    T: Send + 'scope,
-    C: Fn(usize, Result<&T, &TaskError>) + Send + Sync + 'scope,
-{
-    builder.on_complete(callback).map_async(task, calls)
+/// Stands in for a macro call with a compile error: it has any type, so
+/// the code around the call keeps type-checking, and it does not diverge,
+/// so no "unreachable code" warning follows the error. Never runs: the
+/// crate does not compile.
+#[doc(hidden)]
+pub fn __error_value<T>() -> T {
+    unreachable!("a macro call with a compile error")
 }
 
 /// Gives `task` back, checked against the calls it will be given, so that
@@ -242,45 +122,8 @@ impl<T> ViaAnyResult<T> for &FailureProbe<T> {
     }
 }
 
-/// [`submit`] for `fail_fast`: results for which `is_failure` holds cancel
-/// the rest of the batch, as a panic does.
-#[track_caller]
-pub fn submit_checked<'scope, 'env, A, T, F>(
-    builder: BatchBuilder<'scope, 'env>,
-    calls: Vec<A>,
-    task: F,
-    is_failure: fn(&T) -> bool,
-) -> Batch<'scope, T>
-where
-    F: Fn(A) -> T + Send + Sync + 'scope,
-    A: Send + 'scope,
-    T: Send + 'scope,
-{
-    builder.map_async_with_failure(task, calls, is_failure)
-}
-
-/// [`submit_checked`] with `on_complete = callback`.
-#[track_caller]
-pub fn submit_checked_with_callback<'scope, 'env, A, T, F, C>(
-    builder: BatchBuilder<'scope, 'env>,
-    calls: Vec<A>,
-    task: F,
-    is_failure: fn(&T) -> bool,
-    callback: C,
-) -> Batch<'scope, T>
-where
-    F: Fn(A) -> T + Send + Sync + 'scope,
-    A: Send + 'scope,
-    T: Send + 'scope,
-    C: Fn(usize, Result<&T, &TaskError>) + Send + Sync + 'scope,
-{
-    builder
-        .on_complete(callback)
-        .map_async_with_failure(task, calls, is_failure)
-}
-
 /// Submits a block of unlike calls; `task` returns each call's result as a
-/// slot of the block's tuple.
+/// slot of the block's tuple (each result checked by [`SentBack::sent_from`]).
 #[track_caller]
 pub fn submit_block<'scope, 'env, A, S, F>(
     builder: BatchBuilder<'scope, 'env>,
@@ -293,39 +136,6 @@ where
     S: Slot + Send + 'scope,
 {
     TupleBatch::new(builder.map_async(task, calls))
-}
-
-/// `par_batch!(pool, in_flight = n, f(x) for x in xs)`: streams results in
-/// order, evaluating the calls' arguments as the stream pulls items.
-pub fn imap<'scope, 'env, A, T, F, I>(
-    builder: BatchBuilder<'scope, 'env>,
-    task: F,
-    calls: I,
-) -> Imap<'scope, 'env, I::IntoIter, F, T, NoCallback>
-where
-    F: Fn(A) -> T + Send + Sync + 'scope,
-    I: IntoIterator<Item = A>,
-    A: Send + 'scope,
-    T: Send + 'scope,
-{
-    builder.imap(task, calls)
-}
-
-/// [`imap`] with `on_complete = callback`.
-pub fn imap_with_callback<'scope, 'env, A, T, F, I, C>(
-    builder: BatchBuilder<'scope, 'env>,
-    task: F,
-    calls: I,
-    callback: C,
-) -> Imap<'scope, 'env, I::IntoIter, F, T, OnComplete<T, C>>
-where
-    F: Fn(A) -> T + Send + Sync + 'scope,
-    I: IntoIterator<Item = A>,
-    A: Send + 'scope,
-    T: Send + 'scope,
-    C: Fn(usize, Result<&T, &TaskError>) + Clone + Send + Sync + 'scope,
-{
-    builder.on_complete(callback).imap(task, calls)
 }
 
 /// `pool_scope!(|pool| ...)`: a scope on the default pool.

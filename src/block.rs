@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use pool_runtime::{Batch, GetTimeoutError, TaskError};
 
+use crate::sent::Sent;
+
 /// The handle of a block of unlike calls, `par_batch!(pool, { f(x); g(y); })`:
 /// one task per call, run as **one batch**, whose [`get`](TupleBatch::get)
 /// returns a tuple of their results in statement order.
@@ -201,29 +203,31 @@ pub trait Slot: Sized {
 
 macro_rules! tuple_slots {
     ($slots:ident: $($ty:ident $variant:ident),+) => {
+        /// Each result was checked to be `Send` where the call was written
+        /// (`SentBack::sent_from`), so the slots are `Send` whatever the types.
         #[doc(hidden)]
         #[derive(Debug)]
         pub enum $slots<$($ty),+> {
-            $($variant($ty)),+
+            $($variant(Sent<$ty>)),+
         }
 
         impl<$($ty),+> sealed::Sealed for ($($ty,)+) {}
 
-        impl<$($ty: Send),+> TupleResults for ($($ty,)+) {
+        impl<$($ty),+> TupleResults for ($($ty,)+) {
             type Slots = $slots<$($ty),+>;
 
             fn from_slots(slots: Vec<Self::Slots>) -> Self {
                 let mut slots = slots.into_iter();
                 ($(
                     match slots.next() {
-                        Some($slots::$variant(value)) => value,
+                        Some($slots::$variant(value)) => value.into_inner(),
                         _ => unreachable!("a block's results come back one per call, in order"),
                     },
                 )+)
             }
         }
 
-        impl<$($ty: Send),+> Slot for $slots<$($ty),+> {
+        impl<$($ty),+> Slot for $slots<$($ty),+> {
             type Tuple = ($($ty,)+);
         }
     };

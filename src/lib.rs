@@ -8,9 +8,10 @@
 //! ```
 //!
 //! The same with the macros: [`pool_scope!`] opens the scope,
-//! [`par_batch!`] submits the calls, [`#[pool_task]`](pool_task) gives a
-//! function options (a name, the blocking lane) that follow it into every
-//! batch.
+//! [`par_batch!`] submits the calls, [`#[pool_task]`](pool_task) marks a
+//! function (it stays a plain function) whose name shows in panic reports
+//! and which, with `blocking`, hands its CPU worker's slot to a spare
+//! while it runs.
 //!
 //! ```
 //! use poolscope::{par_batch, pool_scope};
@@ -23,12 +24,16 @@
 #![deny(missing_docs, missing_debug_implementations)]
 
 mod block;
-mod task;
+mod checks;
+mod sent;
 
 pub use block::{TupleBatch, TupleResults, TupleTimeoutError};
+// Not API: re-exported here so that compiler notes about the macros' checks
+// name them as `SentToWorker`, not `poolscope::__private::SentToWorker`.
+#[doc(hidden)]
+pub use checks::{SentBack, SentToWorker, SharedWithWorkers, TaskArgument, TaskResult};
 pub use pool_macros::{par_batch, pool_scope, pool_task};
 pub use pool_runtime::*;
-pub use task::TaskFn;
 
 #[doc(hidden)]
 pub mod __private;

@@ -373,3 +373,75 @@ fn submitting_to_a_closed_scope_panics_saying_it_is_closed() {
         let _ = par_batch!(pool, add(1, x) for x in 0..2);
     });
 }
+
+#[test]
+fn a_filter_submits_only_the_items_for_which_it_holds_and_indices_count_submitted_tasks() {
+    fn must_not_be_seven(x: u32) -> u32 {
+        assert!(x != 7, "seven got through");
+        x
+    }
+    let checked = Mutex::new(Vec::new());
+    let threads = Mutex::new(Vec::new());
+    let keep = |x: u32| {
+        checked.lock().unwrap().push(x);
+        threads.lock().unwrap().push(thread::current().id());
+        x % 3 == 0
+    };
+    let (kept, failed) = pool_scope!(|pool| {
+        let kept = par_batch!(pool, must_not_be_seven(x) for x in 0..10 if keep(x));
+        assert_eq!(kept.len(), 4, "only 0, 3, 6 and 9 were submitted");
+        // 7 fails, and its index counts the tasks submitted before it.
+        let failed = par_batch!(pool, must_not_be_seven(x) for x in 0..10 if x % 2 == 1)
+            .get()
+            .unwrap_err();
+        (kept.get().unwrap(), failed)
+    });
+    assert_eq!(kept, [0, 3, 6, 9]);
+    assert_eq!(failed.index(), 3, "1, 3 and 5 came before 7: {failed}");
+    assert_eq!(failed.panic_message(), Some("seven got through"));
+    // The condition ran once per item, in order, on the submitting thread.
+    assert_eq!(checked.into_inner().unwrap(), (0..10).collect::<Vec<_>>());
+    let me = thread::current().id();
+    assert!(threads.into_inner().unwrap().iter().all(|&id| id == me));
+}
+
+#[test]
+fn a_filter_is_evaluated_before_the_items_arguments() {
+    let log = Mutex::new(Vec::<String>::new());
+    let note = |what: String| log.lock().unwrap().push(what);
+    let arg = |i: u32| {
+        note(format!("arg{i}"));
+        i
+    };
+    let keep = |i: u32| {
+        note(format!("if{i}"));
+        i != 1
+    };
+    let results =
+        pool_scope!(|pool| par_batch!(pool, add(arg(i).into(), 1) for i in 0..3 if keep(i)).get());
+    assert_eq!(results.unwrap(), [1, 3]);
+    assert_eq!(
+        log.into_inner().unwrap(),
+        ["if0", "arg0", "if1", "if2", "arg2"],
+        "a filtered-out item's arguments are never evaluated"
+    );
+}
+
+#[test]
+fn a_filter_works_with_patterns_methods_and_in_flight_over_an_endless_iterator() {
+    let pairs = [(1, 2), (3, 4), (5, 6)];
+    let words = vec!["a".to_string(), "bb".into(), "ccc".into()];
+    let evens: Vec<u64> = pool_scope!(|pool| {
+        let sums = par_batch!(pool, add(a, b) for (a, b) in pairs.iter().copied() if a > 1);
+        assert_eq!(sums.get().unwrap(), [7, 11]);
+        let lens = par_batch!(pool, word.len() for word in &words if word.len() != 2);
+        assert_eq!(lens.get().unwrap(), [1, 3]);
+        // `0..` with a filter and a bounded stream: the endless input is
+        // filtered as the stream pulls it; indices count what was pulled.
+        par_batch!(pool, in_flight = 3, add(x, 0) for x in 0.. if x % 2 == 0)
+            .take(4)
+            .map(Result::unwrap)
+            .collect()
+    });
+    assert_eq!(evens, [0, 2, 4, 6]);
+}

@@ -116,3 +116,42 @@ fn return_and_question_mark_leave_the_body_like_a_closure_and_the_scope_still_wa
     finished.sort();
     assert_eq!(finished, (0..8).collect::<Vec<_>>());
 }
+
+#[test]
+fn max_blocking_threads_caps_the_blocking_lane_of_the_scopes_pool() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    let inside = AtomicUsize::new(0);
+    let most = AtomicUsize::new(0);
+    let release = AtomicUsize::new(0);
+    let wait = |_: u32| {
+        let now = inside.fetch_add(1, Ordering::SeqCst) + 1;
+        most.fetch_max(now, Ordering::SeqCst);
+        while release.load(Ordering::SeqCst) == 0 {
+            thread::sleep(Duration::from_millis(1));
+        }
+        inside.fetch_sub(1, Ordering::SeqCst);
+    };
+    pool_scope!(threads = 1, max_blocking_threads = 2, |pool| {
+        let batch = par_batch!(pool, blocking, wait(i) for i in 0..6);
+        let deadline = std::time::Instant::now() + Duration::from_secs(50);
+        while inside.load(Ordering::SeqCst) < 2 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the lane never ran two tasks"
+            );
+            thread::sleep(Duration::from_millis(1));
+        }
+        // Give a third lane thread every chance to show up (the default
+        // cap would allow six) before the tasks are let go.
+        thread::sleep(Duration::from_millis(50));
+        release.store(1, Ordering::SeqCst);
+        batch.get().unwrap();
+    });
+    assert_eq!(
+        most.load(Ordering::SeqCst),
+        2,
+        "never more than 2 blocking tasks at once"
+    );
+}

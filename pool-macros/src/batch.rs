@@ -2,8 +2,9 @@
 //! expand to code that evaluates every call's receiver and arguments on the
 //! submitting thread, then submits one batch.
 
-use proc_macro2::{Span, TokenStream};
+use proc_macro2::{Delimiter, Group, Span, TokenStream, TokenTree};
 use quote::{format_ident, quote, quote_spanned, ToTokens};
+use syn::parse::discouraged::Speculative;
 use syn::parse::{Parse, ParseStream};
 use syn::punctuated::Punctuated;
 use syn::spanned::Spanned;
@@ -40,6 +41,8 @@ enum Body {
         call: Box<Call>,
         pat: Box<Pat>,
         iter: Box<Expr>,
+        /// `if COND`: only the items for which it holds are submitted.
+        filter: Option<Box<Expr>>,
     },
     List {
         bracket: token::Bracket,
@@ -118,7 +121,9 @@ impl Call {
 impl Parse for ParBatch {
     fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
         if input.is_empty() {
-            return Err(input.error(
+            // Nothing was written: the macro call is all there is to show.
+            return Err(syn::Error::new(
+                Span::call_site(),
                 "par_batch! needs a scope and a body, as in `par_batch!(pool, f(x) for x in xs)`",
             ));
         }
@@ -173,24 +178,33 @@ impl Parse for ParBatch {
             let expr: Expr = input.parse()?;
             let call = Call::from_expr(expr)?;
             if !input.peek(Token![for]) {
-                return Err(input.error(
-                    "expected `for PATTERN in ITERATOR` after the call, as in `par_batch!(pool, f(x) for x in xs)`; for a fixed set of calls write a list `[f(a), f(b)]` or a block `{ f(a); g(b); }`",
-                ));
+                const MESSAGE: &str = "expected `for PATTERN in ITERATOR` after the call, as in `par_batch!(pool, f(x) for x in xs)`; for a fixed set of calls write a list `[f(a), f(b)]` or a block `{ f(a); g(b); }`";
+                return Err(if input.is_empty() {
+                    syn::Error::new_spanned(&call.tokens, MESSAGE)
+                } else {
+                    input.error(MESSAGE)
+                });
             }
             input.parse::<Token![for]>()?;
             let pat = Pat::parse_multi_with_leading_vert(input)?;
             if !input.peek(Token![in]) {
-                return Err(input.error(format!(
+                let message = format!(
                     "expected `in` after `for {}`, as in `f(x) for x in xs`",
                     pat.to_token_stream()
-                )));
+                );
+                return Err(if input.is_empty() {
+                    syn::Error::new_spanned(&pat, message)
+                } else {
+                    input.error(message)
+                });
             }
             input.parse::<Token![in]>()?;
-            let iter: Expr = input.parse()?;
+            let (iter, filter) = parse_iter_and_filter(input)?;
             Body::Comprehension {
                 call: Box::new(call),
                 pat: Box::new(pat),
                 iter: Box::new(iter),
+                filter: filter.map(Box::new),
             }
         };
         if !input.is_empty() {
@@ -205,6 +219,52 @@ impl Parse for ParBatch {
             body,
         })
     }
+}
+
+/// `ITER` or `ITER if COND`. An iterator such as `0..` would take a
+/// following `if COND` for its end (and fail for want of a block), so when
+/// the plain parse fails the tokens are split at each top-level `if` in
+/// turn, and the first split whose two sides are expressions wins.
+fn parse_iter_and_filter(input: ParseStream<'_>) -> syn::Result<(Expr, Option<Expr>)> {
+    let fork = input.fork();
+    let plain = fork.parse::<Expr>();
+    let first_error = match plain {
+        Ok(iter) if fork.is_empty() || fork.peek(Token![if]) || fork.peek(Token![,]) => {
+            input.advance_to(&fork);
+            if !input.peek(Token![if]) {
+                return Ok((iter, None));
+            }
+            let if_token: Token![if] = input.parse()?;
+            if input.is_empty() || input.peek(Token![,]) {
+                return Err(syn::Error::new_spanned(
+                    if_token,
+                    "expected a condition after `if`, as in `f(x) for x in xs if x > 0`",
+                ));
+            }
+            let filter: Expr = input.parse()?;
+            return Ok((iter, Some(filter)));
+        }
+        Ok(_) => fork.error("unexpected tokens after the body of par_batch!"),
+        Err(error) => error,
+    };
+    let tokens: Vec<TokenTree> = input.fork().parse::<TokenStream>()?.into_iter().collect();
+    let mut end = tokens.len();
+    if matches!(tokens.last(), Some(TokenTree::Punct(comma)) if comma.as_char() == ',') {
+        end -= 1;
+    }
+    for (at, token) in tokens[..end].iter().enumerate() {
+        if !matches!(token, TokenTree::Ident(ident) if ident == "if") || at == 0 {
+            continue;
+        }
+        let before: TokenStream = tokens[..at].iter().cloned().collect();
+        let after: TokenStream = tokens[at + 1..end].iter().cloned().collect();
+        if let (Ok(iter), Ok(filter)) = (syn::parse2::<Expr>(before), syn::parse2::<Expr>(after)) {
+            // Consume what was split.
+            input.parse::<TokenStream>()?;
+            return Ok((iter, Some(filter)));
+        }
+    }
+    Err(first_error)
 }
 
 /// The options, checked, as code and flags.
@@ -333,15 +393,15 @@ fn check_body(body: &Body, errors: &mut Errors) {
 }
 
 pub(crate) fn expand(input: TokenStream) -> TokenStream {
-    let parsed: ParBatch = match syn::parse2(input) {
+    let parsed: ParBatch = match syn::parse2(input.clone()) {
         Ok(parsed) => parsed,
-        Err(error) => return error_expr(error),
+        Err(error) => return options::error_value(error, &options::krate_in(&input)),
     };
     let mut errors = Errors::default();
     check_body(&parsed.body, &mut errors);
     let options = check_options(parsed.options, &parsed.body, &mut errors);
     if let Err(error) = errors.finish() {
-        return error_expr(error);
+        return options::error_value(error, &options.krate);
     }
     let private = {
         let krate = &options.krate;
@@ -354,13 +414,6 @@ pub(crate) fn expand(input: TokenStream) -> TokenStream {
     generator.expand(&parsed.pool, &parsed.body)
 }
 
-/// An expression that reports `error` and has any type, so that code around
-/// the macro call keeps type-checking.
-fn error_expr(error: syn::Error) -> TokenStream {
-    let error = error.to_compile_error();
-    quote!({ #error ::core::unreachable!() })
-}
-
 fn mixed(name: &str) -> Ident {
     Ident::new(name, Span::mixed_site())
 }
@@ -368,6 +421,45 @@ fn mixed(name: &str) -> Ident {
 /// A macro-internal name shown at `span` in diagnostics.
 fn mixed_at(name: String, span: Span) -> Ident {
     Ident::new(&name, Span::mixed_site().located_at(span))
+}
+
+/// The spans of the first and the last token of `tokens`: an expression
+/// whose first token has the one and whose last the other spans the same
+/// source as `tokens` (a proc macro cannot join spans on stable).
+fn first_and_last(tokens: &TokenStream) -> (Span, Span) {
+    let mut tokens = tokens.clone().into_iter();
+    let first = tokens
+        .next()
+        .map_or_else(Span::call_site, |token| token.span());
+    let last = tokens.last().map_or(first, |token| token.span());
+    (first, last)
+}
+
+/// `path` spanning `first..last` (its last token at `last`, the others at
+/// `first`), so that a label on the path as a whole shows there.
+fn path_at(path: TokenStream, (first, last): (Span, Span)) -> TokenStream {
+    let mut tokens: Vec<TokenTree> = path.into_iter().collect();
+    let count = tokens.len();
+    for (at, token) in tokens.iter_mut().enumerate() {
+        token.set_span(if at + 1 == count { last } else { first });
+    }
+    tokens.into_iter().collect()
+}
+
+/// `path(args)`, the call expression spanning `first..last`, so that an
+/// error about the call as a whole (a bound the callee puts on what the
+/// arguments infer) shows at the user's call, not at the macro.
+fn call_at(path: TokenStream, args: TokenStream, (first, last): (Span, Span)) -> TokenStream {
+    let path: TokenStream = path
+        .into_iter()
+        .map(|mut token| {
+            token.set_span(first);
+            token
+        })
+        .collect();
+    let mut args = Group::new(Delimiter::Parenthesis, args);
+    args.set_span(last);
+    quote!(#path #args)
 }
 
 /// Whether `expr` names a place (a variable, a field, an element): such a
@@ -438,10 +530,8 @@ struct Evaluated {
     lets: Vec<TokenStream>,
     /// The variables, in order: callee or receiver (if any), then arguments.
     vars: Vec<Ident>,
-    /// The call, written over the variables.
+    /// The call, written over the variables, for a worker.
     call: TokenStream,
-    /// The options of the callee, for function calls.
-    task_options: Option<TokenStream>,
 }
 
 impl Generator<'_> {
@@ -456,10 +546,10 @@ impl Generator<'_> {
         }
     }
 
-    /// Borrows a callee that is a place (a function's name is a constant,
-    /// so its borrow lives for the whole program); takes any other callee
-    /// by value. Never copies a place: whether a closure defined in the
-    /// same function is `Copy` is not known yet when this code is checked.
+    /// Borrows a callee that is a place (a function item, a variable
+    /// holding a closure); takes any other callee by value. Never copies a
+    /// place: whether a closure defined in the same function is `Copy` is
+    /// not known yet when this code is checked.
     fn take_callee(&self, callee: &Expr) -> TokenStream {
         if is_place(callee) {
             quote_spanned!(callee.span()=> &#callee)
@@ -469,13 +559,20 @@ impl Generator<'_> {
         }
     }
 
-    fn options_probe(&self, callee: &Ident) -> TokenStream {
+    /// `SentToWorker::sent(value)`: a value that is not `Send` is reported
+    /// at the user's `expr`, once, as "required by" the user's `call`.
+    fn sent(&self, expr: &Expr, value: TokenStream, call: &Call) -> TokenStream {
         let private = &self.private;
-        quote!((&#private::Probe(&#callee)).__poolscope_task_options())
+        let path = path_at(
+            quote!(#private::SentToWorker::sent),
+            first_and_last(&call.tokens),
+        );
+        quote_spanned!(expr.span()=> #path(#value))
     }
 
     /// Evaluates one call's parts into variables named after `prefix`.
-    /// `shared_callee` names a callee evaluated once for every item.
+    /// `shared_callee` names a callee evaluated once for every item (a
+    /// `Shared`); otherwise the callee is one of the call's own parts.
     fn evaluate(
         &self,
         call: &Call,
@@ -483,52 +580,48 @@ impl Generator<'_> {
         bound: &[Ident],
         shared_callee: Option<&Ident>,
     ) -> Evaluated {
-        let private = &self.private;
         let mut lets = Vec::new();
         let mut vars = Vec::new();
-        let mut task_options = None;
         let head = match &call.kind {
             CallKind::Function { callee, .. } => match shared_callee {
-                Some(shared) => quote!(#shared),
+                Some(shared) => quote!((#shared.get())),
                 None => {
                     let var = mixed_at(format!("{prefix}_callee"), callee.span());
-                    let value = self.take_callee(callee);
+                    let value = self.sent(callee, self.take_callee(callee), call);
                     lets.push(quote!(let #var = #value;));
-                    task_options = Some(self.options_probe(&var));
                     vars.push(var.clone());
-                    quote!(#var)
+                    quote!((#var.into_inner()))
                 }
             },
             CallKind::Method { receiver, .. } => {
                 let var = mixed_at(format!("{prefix}_receiver"), receiver.span());
                 let rooted_in_item =
                     place_root(receiver).is_some_and(|root| bound.iter().any(|b| b == root));
-                let value = self.take(receiver, rooted_in_item);
+                let value = self.sent(receiver, self.take(receiver, rooted_in_item), call);
                 lets.push(quote!(let #var = #value;));
                 vars.push(var.clone());
-                quote!(#var)
+                quote!(#var.into_inner())
             }
         };
-        let mut arg_vars = Vec::new();
+        let mut arg_values = Vec::new();
         for (index, arg) in call.args().iter().enumerate() {
             let var = mixed_at(format!("{prefix}_arg{index}"), arg.span());
-            lets.push(quote_spanned!(arg.span()=> let #var = #private::sendable(#arg);));
-            vars.push(var.clone());
-            arg_vars.push(var);
+            let value = self.sent(arg, quote!(#arg), call);
+            lets.push(quote_spanned!(arg.span()=> let #var = #value;));
+            arg_values.push(quote!(#var.into_inner()));
+            vars.push(var);
         }
         let span = call.span;
         let invocation = match &call.kind {
-            CallKind::Function { .. } => quote_spanned!(span=> #head(#(#arg_vars),*)),
+            CallKind::Function { .. } => quote_spanned!(span=> #head(#(#arg_values),*)),
             CallKind::Method {
                 method, turbofish, ..
-            } => quote_spanned!(span=> #head.#method #turbofish(#(#arg_vars),*)),
+            } => quote_spanned!(span=> #head.#method #turbofish(#(#arg_values),*)),
         };
-        let call = quote_spanned!(span=> #private::sendable(#invocation));
         Evaluated {
             lets,
             vars,
-            call,
-            task_options,
+            call: invocation,
         }
     }
 
@@ -538,9 +631,15 @@ impl Generator<'_> {
         quote!(#(#setters)*)
     }
 
-    /// The submission, spanned at `span` (the user's call or list) so that
-    /// its errors point there rather than at the whole macro call.
-    fn submit(&self, calls: &Ident, task: TokenStream, builder: &Ident, span: Span) -> TokenStream {
+    /// The submission, a call of `SentBack`'s, spanning `at` (the user's
+    /// call or list): a result type that is not `Send` is one error there.
+    fn submit(
+        &self,
+        calls: &Ident,
+        task: TokenStream,
+        builder: &Ident,
+        at: (Span, Span),
+    ) -> TokenStream {
         let private = &self.private;
         if self.options.fail_fast {
             // Name the task (with its argument types fixed by the calls) so
@@ -549,14 +648,18 @@ impl Generator<'_> {
             let named = mixed("__poolscope_task");
             let check = mixed("__poolscope_failure_check");
             let submit = match &self.options.on_complete {
-                Some((_, callback)) => quote_spanned!(span=>
-                    #private::submit_checked_with_callback(#builder, #calls, #named, #check, #callback)
+                Some((_, callback)) => call_at(
+                    quote!(#private::SentBack::submit_checked_with_callback),
+                    quote!(#builder, #calls, #named, #check, #callback),
+                    at,
                 ),
-                None => quote_spanned!(span=>
-                    #private::submit_checked(#builder, #calls, #named, #check)
+                None => call_at(
+                    quote!(#private::SentBack::submit_checked),
+                    quote!(#builder, #calls, #named, #check),
+                    at,
                 ),
             };
-            return quote_spanned!(span=> {
+            return quote!({
                 #[allow(unused_imports)]
                 use #private::{ViaAnyResult as _, ViaResult as _};
                 let #named = #private::typed_task(&#calls, #task);
@@ -565,10 +668,16 @@ impl Generator<'_> {
             });
         }
         match &self.options.on_complete {
-            Some((_, callback)) => quote_spanned!(span=>
-                #private::submit_with_callback(#builder, #calls, #task, #callback)
+            Some((_, callback)) => call_at(
+                quote!(#private::SentBack::submit_with_callback),
+                quote!(#builder, #calls, #task, #callback),
+                at,
             ),
-            None => quote_spanned!(span=> #private::submit(#builder, #calls, #task)),
+            None => call_at(
+                quote!(#private::SentBack::submit),
+                quote!(#builder, #calls, #task),
+                at,
+            ),
         }
     }
 
@@ -577,59 +686,107 @@ impl Generator<'_> {
         let scope = mixed("__poolscope_scope");
         let builder = mixed("__poolscope_builder");
         let calls = mixed("__poolscope_calls");
+        // A typed `let`, spanned at the user's scope expression: anything
+        // else there is a "mismatched types" error on it.
+        let scope_type = quote_spanned!(pool.span()=> &#private::Scope<'_, '_>);
         let prelude = quote! {
             #[allow(unused_imports)]
-            use #private::{ViaAnyCallee as _, ViaBorrow as _, ViaCopy as _, ViaPoolTask as _};
-            let #scope = #private::scope_of(#pool);
+            use #private::{ViaBorrow as _, ViaCopy as _};
+            let #scope: #scope_type = #pool;
         };
         let setters = self.setters();
+        let new_builder = quote!(let #builder = #scope.batch() #setters;);
         match body {
-            Body::Comprehension { call, pat, iter } => {
+            Body::Comprehension {
+                call,
+                pat,
+                iter,
+                filter,
+            } => {
                 let mut bound = Vec::new();
                 bindings(pat, &mut bound);
-                let (callee_lets, shared_callee, task_options) = match &call.kind {
+                let (callee_lets, shared_callee) = match &call.kind {
                     CallKind::Function { callee, .. } => {
                         let var = mixed_at("__poolscope_callee".into(), callee.span());
                         let value = self.take_callee(callee);
-                        let probe = self.options_probe(&var);
-                        (quote!(let #var = #value;), Some(var), probe)
+                        let path = path_at(
+                            quote!(#private::SharedWithWorkers::shared),
+                            first_and_last(&call.tokens),
+                        );
+                        let shared = quote_spanned!(callee.span()=> #path(#value));
+                        (quote!(let #var = #shared;), Some(var))
                     }
-                    CallKind::Method { .. } => {
-                        (quote!(), None, quote!(#private::TaskOptions::DEFAULT))
-                    }
+                    CallKind::Method { .. } => (quote!(), None),
                 };
                 let evaluated = self.evaluate(call, "__poolscope", &bound, shared_callee.as_ref());
                 let Evaluated {
                     lets,
                     vars,
                     call: invocation,
-                    ..
                 } = evaluated;
                 let task = quote!(move |(#(#vars,)*)| #invocation);
                 let items = mixed("__poolscope_items");
+                let keep = mixed("__poolscope_keep");
                 let head = quote! {
                     #prelude
                     #callee_lets
-                    let #builder = #private::builder(#scope, &[#task_options]) #setters;
+                    #new_builder
                     let #items = ::core::iter::IntoIterator::into_iter(#iter);
                 };
-                if let Some((key, in_flight)) = &self.options.in_flight {
+                let at = first_and_last(&call.tokens);
+                // `if COND`, on the submitting thread, before the item's
+                // receiver and arguments are evaluated; typed so that a
+                // condition that is not a `bool` is an error on it.
+                let condition = filter.as_ref().map(|filter| {
+                    let bool_type = quote_spanned!(filter.span()=> bool);
+                    quote!(let #keep: #bool_type = #filter;)
+                });
+                if let Some((_, in_flight)) = &self.options.in_flight {
                     let in_flight = quote_spanned!(in_flight.span()=> .in_flight(#in_flight));
+                    let pulled = match &condition {
+                        Some(condition) => quote! {
+                            ::core::iter::Iterator::filter_map(#items, |#pat| {
+                                #condition
+                                if #keep {
+                                    #(#lets)*
+                                    ::core::option::Option::Some((#(#vars,)*))
+                                } else {
+                                    ::core::option::Option::None
+                                }
+                            })
+                        },
+                        None => quote! {
+                            ::core::iter::Iterator::map(#items, |#pat| { #(#lets)* (#(#vars,)*) })
+                        },
+                    };
                     let imap = match &self.options.on_complete {
-                        Some((_, callback)) => quote_spanned!(key.span()=>
-                            #private::imap_with_callback(#builder #in_flight, #task, #items.map(|#pat| { #(#lets)* (#(#vars,)*) }), #callback)
+                        Some((_, callback)) => call_at(
+                            quote!(#private::SentBack::imap_with_callback),
+                            quote!(#builder #in_flight, #task, #pulled, #callback),
+                            at,
                         ),
-                        None => quote_spanned!(key.span()=>
-                            #private::imap(#builder #in_flight, #task, #items.map(|#pat| { #(#lets)* (#(#vars,)*) }))
+                        None => call_at(
+                            quote!(#private::SentBack::imap),
+                            quote!(#builder #in_flight, #task, #pulled),
+                            at,
                         ),
                     };
                     return quote!({ #head #imap });
                 }
-                let submit = self.submit(&calls, task, &builder, call.span);
+                let skip = condition.map(|condition| {
+                    quote! {
+                        #condition
+                        if !#keep {
+                            continue;
+                        }
+                    }
+                });
+                let submit = self.submit(&calls, task, &builder, at);
                 quote!({
                     #head
                     let mut #calls = #private::Vec::with_capacity(::core::iter::Iterator::size_hint(&#items).0);
                     for #pat in #items {
+                        #skip
                         #(#lets)*
                         #calls.push((#(#vars,)*));
                     }
@@ -643,7 +800,6 @@ impl Generator<'_> {
                 let mut variants = Vec::new();
                 let mut arms = Vec::new();
                 let mut pushes = Vec::new();
-                let mut probes = Vec::new();
                 let slots = format_ident!("Slots{}", list.len());
                 for (index, call) in list.iter().enumerate() {
                     let prefix = format!("__poolscope_{index}");
@@ -660,14 +816,17 @@ impl Generator<'_> {
                         lets,
                         vars,
                         call: invocation,
-                        task_options,
                     } = evaluated;
-                    if let Some(probe) = task_options {
-                        probes.push(probe);
-                    }
                     let result = if block {
+                        // Each result is checked at its own call: the
+                        // block's calls return unlike types.
                         let slot = format_ident!("V{}", index);
-                        quote!(#private::#slots::#slot(#invocation))
+                        let sent = call_at(
+                            quote!(#private::SentBack::sent_from),
+                            quote!(|| #invocation),
+                            first_and_last(&call.tokens),
+                        );
+                        quote!(#private::#slots::#slot(#sent))
                     } else {
                         invocation
                     };
@@ -688,7 +847,7 @@ impl Generator<'_> {
                 let submission = if block {
                     quote_spanned!(span=> #private::submit_block(#builder, #calls, #task))
                 } else {
-                    self.submit(&calls, task, &builder, span)
+                    self.submit(&calls, task, &builder, (span, span))
                 };
                 quote!({
                     #prelude
@@ -696,7 +855,7 @@ impl Generator<'_> {
                     enum #call_enum<#(#generics),*> { #(#variants),* }
                     let mut #calls = #private::Vec::with_capacity(#len);
                     #(#pushes)*
-                    let #builder = #private::builder(#scope, &[#(#probes),*]) #setters;
+                    #new_builder
                     #submission
                 })
             }

@@ -11,8 +11,9 @@ mod options;
 mod scope;
 mod task;
 
-/// Marks a function as a pool task: it stays callable as before, and every
-/// batch of its calls carries its options.
+/// Marks a function as a pool task: it stays a plain function, and
+/// wherever it runs on a pool its name shows in panic reports and
+/// `blocking` keeps it off the CPU workers' slots.
 ///
 /// ```
 /// use poolscope::{par_batch, pool_scope, pool_task};
@@ -25,65 +26,67 @@ mod task;
 /// }
 ///
 /// assert_eq!(fetch(1), "page 1"); // still a function
+/// let as_value: fn(u32) -> String = fetch; // and a value like any fn
 /// let pages = pool_scope!(|pool| {
-///     let batch = par_batch!(pool, fetch(p) for p in 0..8); // on the blocking lane
-///     assert_eq!(batch.name(), Some("fetch"));
-///     batch.get().unwrap()
+///     let batch = par_batch!(pool, fetch(p) for p in 0..8); // the sleeps overlap
+///     let more = pool.map_async(as_value, 8..10); // so do these
+///     (batch.get().unwrap(), more.get().unwrap())
 /// });
-/// assert_eq!(pages[7], "page 7");
+/// assert_eq!(pages.0[7], "page 7");
+/// assert_eq!(pages.1, ["page 8", "page 9"]);
 /// ```
 ///
 /// # Options
 ///
-/// - `name = "..."`: the name the task's batches carry in errors and panic
-///   reports (default: the function's name).
-/// - `blocking`: run the task's batches on the pool's blocking lane (for
-///   I/O and sleeps), one task at a time per thread, never in chunks.
+/// - `name = "..."`: the name a panic of the task is reported with, when
+///   its batch has no name of its own (default: the function's name).
+/// - `blocking`: while the function runs on one of a pool's CPU workers,
+///   that worker's CPU slot goes to a spare worker (as
+///   [`poolscope::blocking`](../poolscope/fn.blocking.html) does), so such
+///   tasks overlap even on a one-thread pool and CPU work beside them keeps
+///   every core; the rest of the batch is then claimed one task at a time.
 /// - `crate = path`: where poolscope is, when it is renamed or re-exported.
 ///
 /// # What it expands to
 ///
-/// The function's name becomes a constant of a type of the same name, which
-/// dereferences to a [`TaskFn`](../poolscope/struct.TaskFn.html) holding the
-/// function and its options, which in turn dereferences to the function.
-/// Calls `fetch(1)` go through both dereferences to the function;
-/// `par_batch!` finds the options through the type. Roughly:
+/// The same function, with a guard at the top of its body that lives until
+/// the body returns or unwinds, and a check that the argument and result
+/// types are `Send`:
 ///
 /// ```text
-/// #[doc(hidden)] pub struct fetch {}
 /// /// Fetches a page (a sleep stands in for the network).
-/// pub const fetch: fetch = fetch {};
-/// impl Deref for fetch {
-///     type Target = TaskFn<fn(u32) -> String>;
-///     fn deref(&self) -> &Self::Target {
-///         fn __poolscope_task_fetch(page: u32) -> String { /* the body */ }
-///         const TASK: TaskFn<fn(u32) -> String> =
-///             TaskFn::__new(__poolscope_task_fetch, TaskOptions { name: Some("fetch"), blocking: true });
-///         &TASK
-///     }
+/// pub fn fetch(page: u32) -> String {
+///     <u32 as ::poolscope::__private::TaskArgument>::check();
+///     <String as ::poolscope::__private::TaskResult>::check();
+///     let __guard = ::poolscope::__private::enter_task("fetch", true);
+///     std::thread::sleep(std::time::Duration::from_millis(10));
+///     format!("page {page}")
 /// }
-/// impl PoolTask for fetch { const OPTIONS: TaskOptions = /* the same */; }
-/// // and a check that every argument type and the return type are `Send`
 /// ```
 ///
-/// Through the `TaskFn`, a task can be submitted without `par_batch!`:
-/// `fetch.spawn(pool, (1,))`, `fetch.map(pool, 0..8)`,
-/// `area.starmap(pool, [(1, 2), (3, 4)])`.
+/// Because the name stays a real function, it goes wherever a function
+/// goes: `par_batch!`, [`Scope::map`](../poolscope/struct.Scope.html#method.map)
+/// and the other `Scope` methods (`pool.apply_async(|| fetch(1))`,
+/// `pool.map_async(fetch, 0..8)`, `pool.starmap_async(area, pairs)`), `fn`
+/// pointers, `Iterator::map`, rayon. Off a pool the guard does nothing
+/// but note, should the function panic, its name for a report nobody reads.
+///
+/// This is why `#[pool_task]` uses a guard: the other mechanism the design
+/// allows, turning the name into a constant that dereferences to the
+/// function and carries its options for `par_batch!` to find, cannot make
+/// the name a function, so `.map(task)` and `fn` pointers fail with it.
 ///
 /// # What it refuses
 ///
-/// Compile errors, at the offending tokens: `async fn`, `unsafe fn`, a
-/// `self` receiver (so also use in an `impl` block), generic type or const
-/// parameters (write a non-generic task that calls the generic function),
-/// `impl Trait` arguments or results, `where` clauses and lifetime bounds,
-/// argument or return types that are not `Send`, unknown or duplicate
-/// options. Lifetime parameters are fine:
+/// Compile errors, at the offending tokens: `async fn`, `const fn`,
+/// `unsafe fn`, a `self` receiver, `impl Trait` arguments or results (take
+/// a type parameter instead), argument or return types that are not `Send`
+/// (for a generic function: not `Send` under its bounds), unknown or
+/// duplicate options. Generic functions, `where` clauses, lifetimes and
+/// associated functions (no `self`) are fine:
 /// `fn fib<'s>(pool: &'s Scope<'s, '_>, n: u64) -> u64` can be a task. On
 /// error the function is still emitted unchanged, so its callers still
 /// type-check.
-///
-/// The name is a constant, not a function: it cannot be used in a `const`
-/// context, and `use`-ing it imports both the constant and its type.
 #[proc_macro_attribute]
 pub fn pool_task(args: TokenStream, item: TokenStream) -> TokenStream {
     task::expand(args.into(), item.into()).into()
@@ -103,6 +106,8 @@ pub fn pool_task(args: TokenStream, item: TokenStream) -> TokenStream {
 /// pool_scope!(|pool| {
 ///     // A comprehension: one task per item, `data` borrowed (no `move`).
 ///     let prefix = par_batch!(pool, sum(&data[..i]) for i in 0..=10);
+///     // With a filter: only the items for which it holds are submitted.
+///     let evens = par_batch!(pool, sum(&data[..i]) for i in 0..=10 if i % 2 == 0);
 ///     // A tuple pattern: Python's starmap.
 ///     let sums = par_batch!(pool, u64::wrapping_add(a, b) for (a, b) in [(1, 2), (3, 4)]);
 ///     // A method call whose receiver is a place: borrowed, not moved.
@@ -113,6 +118,7 @@ pub fn pool_task(args: TokenStream, item: TokenStream) -> TokenStream {
 ///     let (total, joined) = par_batch!(pool, { sum(&data); words.join("-"); }).get().unwrap();
 ///
 ///     assert_eq!(prefix.get().unwrap()[10], 55);
+///     assert_eq!(evens.get().unwrap(), [0, 3, 10, 21, 36, 55]);
 ///     assert_eq!(sums.get().unwrap(), [3, 7]);
 ///     assert_eq!(got.get().unwrap(), [Some(&1), None]);
 ///     assert_eq!(list.get().unwrap(), [55, 40]);
@@ -124,6 +130,10 @@ pub fn pool_task(args: TokenStream, item: TokenStream) -> TokenStream {
 ///
 /// - `par_batch!(pool, CALL for PAT in ITER)` gives a
 ///   [`Batch`](../poolscope/struct.Batch.html) with one task per item;
+/// - `par_batch!(pool, CALL for PAT in ITER if COND)` submits only the items
+///   for which `COND` holds (a Python comprehension's filter), evaluated on
+///   the submitting thread, per item, before that item's receiver and
+///   arguments; task indices count the submitted tasks;
 /// - `par_batch!(pool, [CALL, CALL, ...])` gives a `Batch`, one task per call
 ///   (the calls return one type; their callees may differ);
 /// - `par_batch!(pool, { CALL; CALL; ... })` gives a
@@ -155,29 +165,40 @@ pub fn pool_task(args: TokenStream, item: TokenStream) -> TokenStream {
 /// outcome| ...` (not for a block), `in_flight = N` (a comprehension only:
 /// the macro then gives an ordered streaming iterator that pulls at most `N`
 /// items ahead, evaluating their arguments as it pulls them, so an endless
-/// `ITER` works), and `crate = path` (which may also come first). Calls to
-/// `#[pool_task]` functions bring their own `name` and `blocking`; the
-/// macro's options win over them.
+/// `ITER` works, with or without `if COND`), and `crate = path` (which may
+/// also come first). A batch has a name only with `name`, and runs on the
+/// blocking lane only with `blocking`; a
+/// [`#[pool_task]`](macro@pool_task) function brings its name to panic
+/// reports of batches without one, and `#[pool_task(blocking)]` hands its
+/// CPU worker's slot on wherever it runs.
 ///
 /// # What it expands to
 ///
-/// For `par_batch!(pool, sum(&data[..i]) for i in 0..n)`, roughly:
+/// For `par_batch!(pool, sum(&data[..i]) for i in 0..n if i % 2 == 0)`,
+/// roughly (`__private::` left out):
 ///
 /// ```text
 /// {
-///     let scope = __private::scope_of(pool);
-///     let callee = &sum;
-///     let options = (&Probe(&callee)).__poolscope_task_options(); // #[pool_task] options, or none
-///     let builder = __private::builder(scope, &[options]) /* .name(..) .chunk(..) */;
+///     let scope: &Scope<'_, '_> = pool;
+///     let callee = SharedWithWorkers::shared(&sum); // borrowed, checked `Sync`
+///     let builder = scope.batch() /* .name(..) .chunk(..) .blocking(..) */;
 ///     let items = IntoIterator::into_iter(0..n);
 ///     let mut calls = Vec::with_capacity(items.size_hint().0);
 ///     for i in items {
-///         let arg0 = __private::sendable(&data[..i]);
+///         let keep: bool = i % 2 == 0;
+///         if !keep {
+///             continue;
+///         }
+///         let arg0 = SentToWorker::sent(&data[..i]); // checked `Send`
 ///         calls.push((arg0,));
 ///     }
-///     __private::submit(builder, calls, move |(arg0,)| __private::sendable(callee(arg0)))
+///     // checks the result type is `Send`, then `builder.map_async(..)`
+///     SentBack::submit(builder, calls, move |(arg0,)| (callee.get())(arg0.into_inner()))
 /// }
 /// ```
+///
+/// With `in_flight = N`, the loop becomes an iterator the stream pulls:
+/// `SentBack::imap(builder.in_flight(N), task, items.filter_map(|i| ...))`.
 ///
 /// A list or a block first defines an enum with one variant per call,
 /// holding that call's evaluated callee or receiver and arguments; the
@@ -210,8 +231,10 @@ pub fn par_batch(input: TokenStream) -> TokenStream {
 ///
 /// - `pool_scope!(|pool| BODY)`: on the process-wide default pool
 ///   (`Pool::global()`: one worker per core, started once, reused);
-/// - `pool_scope!(threads = N, name = "io", |pool| BODY)`: on a pool of its
-///   own (either option alone works), whose threads are joined at the end;
+/// - `pool_scope!(threads = N, name = "io", max_blocking_threads = M, |pool| BODY)`:
+///   on a pool of its own (any of the options alone works; `name` names its
+///   threads, `max_blocking_threads` caps its blocking lane and the spares
+///   that stand in for blocked workers), whose threads are joined at the end;
 /// - `pool_scope!(on = my_pool, |pool| BODY)`: on an existing `Pool` (or a
 ///   reference to one), which outlives the scope;
 /// - `crate = path` may be added to any of them.
@@ -266,7 +289,14 @@ pub fn par_batch(input: TokenStream) -> TokenStream {
 /// pool_scope!(|pool| BODY)              => __private::scope(|pool| BODY)
 /// pool_scope!(on = p, |pool| BODY)      => __private::scope_on(&(p), |pool| BODY)
 /// pool_scope!(threads = 4, |pool| BODY) => __private::scope_on_new(Pool::builder().threads(4), |pool| BODY)
+/// pool_scope!(threads = 2, max_blocking_threads = 8, |pool| BODY)
+///     => __private::scope_on_new(Pool::builder().threads(2).max_blocking_threads(8), |pool| BODY)
 /// ```
+///
+/// `on` cannot be combined with `threads`, `name` or `max_blocking_threads`
+/// (those build a pool; `on` uses one). A body whose value is a handle of
+/// its own scope, `pool_scope!(|pool| par_batch!(pool, ...))`, is a compile
+/// error saying so: the handle cannot outlive the scope.
 #[proc_macro]
 pub fn pool_scope(input: TokenStream) -> TokenStream {
     scope::expand(input.into()).into()

@@ -1,6 +1,6 @@
 //! Options written `key` or `key = value`, shared by the three macros.
 
-use proc_macro2::{Span, TokenStream};
+use proc_macro2::{Span, TokenStream, TokenTree};
 use quote::{quote, ToTokens};
 use syn::ext::IdentExt;
 use syn::parse::{Parse, ParseStream};
@@ -44,7 +44,12 @@ impl Parse for RawOption {
             let eq: Token![=] = input.parse()?;
             let value = if key == "crate" {
                 // `crate = path` takes a path, which may start with `::`.
-                let path: Path = input.call(Path::parse_mod_style)?;
+                let path: Path = input.call(Path::parse_mod_style).map_err(|_| {
+                    syn::Error::new(
+                        input.span(),
+                        "option `crate` takes a path, as in `crate = my_poolscope`",
+                    )
+                })?;
                 Expr::Path(syn::ExprPath {
                     attrs: Vec::new(),
                     qself: None,
@@ -204,4 +209,37 @@ pub(crate) fn krate(custom: Option<Path>) -> TokenStream {
             quote!(::#name)
         }
     }
+}
+
+/// The `crate = path` option among not yet parsed macro input, if it is
+/// there: for the error value of an input that does not parse.
+pub(crate) fn krate_in(input: &TokenStream) -> TokenStream {
+    let tokens: Vec<TokenTree> = input.clone().into_iter().collect();
+    for (at, token) in tokens.iter().enumerate() {
+        let is_crate = matches!(token, TokenTree::Ident(ident) if ident == "crate");
+        let then_eq =
+            matches!(tokens.get(at + 1), Some(TokenTree::Punct(eq)) if eq.as_char() == '=');
+        let after_separator =
+            at == 0 || matches!(&tokens[at - 1], TokenTree::Punct(comma) if comma.as_char() == ',');
+        if !(is_crate && then_eq && after_separator) {
+            continue;
+        }
+        let path: TokenStream = tokens[at + 2..]
+            .iter()
+            .take_while(|token| !matches!(token, TokenTree::Punct(comma) if comma.as_char() == ','))
+            .cloned()
+            .collect();
+        if let Ok(path) = syn::parse2::<Path>(path) {
+            return krate(Some(path));
+        }
+    }
+    krate(None)
+}
+
+/// An expression that reports `error` and has any type, so that the code
+/// around the macro call keeps type-checking; it does not diverge either,
+/// so no "unreachable code" warning follows the error.
+pub(crate) fn error_value(error: syn::Error, krate: &TokenStream) -> TokenStream {
+    let error = error.to_compile_error();
+    quote!({ #error #krate::__private::__error_value() })
 }

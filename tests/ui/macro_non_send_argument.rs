@@ -15,5 +15,7 @@ fn main() {
     let shared = Rc::new(1);
     pool_scope!(|pool| {
         let _ = par_batch!(pool, plain(shared.clone()) for _ in 0..2);
+        // A receiver moves to the worker too.
+        let _ = par_batch!(pool, shared.clone().to_string() for _ in 0..2);
     });
 }
