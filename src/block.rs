@@ -133,6 +133,56 @@ impl<'scope, R: TupleResults> TupleBatch<'scope, R> {
     }
 }
 
+/// `.await` on a [`TupleBatch`] gives what [`get`](TupleBatch::get) gives,
+/// without blocking the executor's thread (see [`Batch`]'s `IntoFuture`).
+///
+/// ```
+/// use poolscope::{par_batch, pool_scope};
+///
+/// let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+/// let (len, doubled) = pool_scope!(|pool| {
+///     let both = par_batch!(pool, { str::len("four"); u32::wrapping_mul(21, 2) });
+///     runtime.block_on(async { both.await })
+/// })
+/// .unwrap();
+/// assert_eq!((len, doubled), (4, 42));
+/// ```
+impl<'scope, R: TupleResults> std::future::IntoFuture for TupleBatch<'scope, R> {
+    type Output = Result<R, TaskError>;
+    type IntoFuture = TupleFuture<'scope, R>;
+
+    fn into_future(self) -> TupleFuture<'scope, R> {
+        TupleFuture {
+            batch: self.batch.into_future(),
+        }
+    }
+}
+
+/// The future of an awaited [`TupleBatch`].
+#[must_use = "futures do nothing unless awaited; the calls run either way"]
+pub struct TupleFuture<'scope, R: TupleResults> {
+    batch: pool_runtime::BatchFuture<'scope, R::Slots>,
+}
+
+impl<R: TupleResults> std::future::Future for TupleFuture<'_, R> {
+    type Output = Result<R, TaskError>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        std::pin::Pin::new(&mut self.batch)
+            .poll(cx)
+            .map(|slots| slots.map(R::from_slots))
+    }
+}
+
+impl<R: TupleResults> fmt::Debug for TupleFuture<'_, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TupleFuture").finish_non_exhaustive()
+    }
+}
+
 impl<R: TupleResults> fmt::Debug for TupleBatch<'_, R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TupleBatch")

@@ -27,7 +27,7 @@ mod block;
 mod checks;
 mod sent;
 
-pub use block::{TupleBatch, TupleResults, TupleTimeoutError};
+pub use block::{TupleBatch, TupleFuture, TupleResults, TupleTimeoutError};
 // Not API: re-exported here so that compiler notes about the macros' checks
 // name them as `SentToWorker`, not `poolscope::__private::SentToWorker`.
 #[doc(hidden)]
