@@ -936,12 +936,21 @@ fn split_cost(mode: &str) {
             });
             0
         }
+        // One batch of 1 000 000 empty tasks (workload 1's shape), for the
+        // instructions per task of the batch path.
+        "batch" => {
+            let pool = Pool::new(threads).unwrap();
+            pool.scope(|s| s.map_async(|_: usize| {}, 0..1_000_000).wait());
+            0
+        }
         "idle" => {
             let pool = Pool::new(threads).unwrap();
             pool.scope(|_| {});
             0
         }
-        other => panic!("unknown --split-cost mode {other}: seq, fork_join, rayon or block"),
+        other => panic!(
+            "unknown --split-cost mode {other}: seq, fork_join, rayon, block, single, batch or idle"
+        ),
     };
     println!("fib(32) = {result}");
 }

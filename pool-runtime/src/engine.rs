@@ -62,6 +62,7 @@ use crate::primitive::{
 use crate::registry::LaneKind;
 use crate::scope_data::{ScopeData, ScopeLink};
 use crate::slots::{Inputs, Slots, BROKEN, CANCELLED, FAILED, INPUT, OK, PANICKED};
+use crate::trace::BatchSpan;
 use crate::unwind;
 use crate::worker::{Awaited, WorkerThread};
 
@@ -190,6 +191,8 @@ pub(crate) struct BatchHeader {
     threads: usize,
     lane: LaneKind,
     pub(crate) name: Option<Cow<'static, str>>,
+    /// The batch's `tracing` span (nothing without the feature).
+    trace: BatchSpan,
     fail_fast: bool,
     pub(crate) cancel: CancelState,
     panics: Mutex<Vec<Panic>>,
@@ -528,6 +531,7 @@ where
                 } else {
                     LaneKind::Cpu
                 },
+                trace: BatchSpan::new(options.name.as_deref(), len, options.blocking),
                 name: options.name,
                 fail_fast: options.fail_fast,
                 cancel: CancelState {
@@ -693,6 +697,11 @@ where
     }
 
     fn record_panic(&self, slot: &AtomicU8, panic: Panic) {
+        self.header.trace.panicked(
+            self.header.first_index + panic.index,
+            &panic.message,
+            panic.location.as_ref(),
+        );
         lock(&self.header.panics).push(panic);
         self.header.panicked.store(true, Ordering::Release);
         slot.store(PANICKED, Ordering::Release);
@@ -738,6 +747,10 @@ where
         if !last {
             return;
         }
+        self.header.trace.done(
+            self.header.len,
+            self.header.panicked.load(Ordering::Acquire),
+        );
         if !self.header.handle_alive.load(Ordering::SeqCst) {
             self.release_contents();
         }
@@ -778,6 +791,11 @@ where
                 && (self.header.len - range.start) >= 4 * self.header.threads;
             let started = timed.then(Instant::now);
             {
+                let chunk = self
+                    .header
+                    .trace
+                    .chunk(self.header.first_index + range.start, range.len());
+                let _chunk = chunk.enter();
                 // SAFETY: a claimed range keeps `pending` above zero, so the
                 // batch is not released while the closures are borrowed; the
                 // borrows end before `finish`.
@@ -928,6 +946,9 @@ where
             }
         }
         let failed = self.header.len - first;
+        self.header
+            .trace
+            .cancelled(self.header.first_index + first, failed);
         self.finish(first..self.header.len);
         failed
     }

@@ -36,6 +36,7 @@ mod scope_data;
 mod sleep;
 mod slots;
 mod stream;
+mod trace;
 mod unwind;
 mod worker;
 

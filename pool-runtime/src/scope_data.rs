@@ -7,8 +7,10 @@
 //! pushes the unit on a lock-free list. The list exists for the scope's own
 //! thread at its end (to drop what forgotten handles left behind, and to
 //! find the panics nobody reported) and for `terminate`; it is pruned of
-//! settled units every [`PRUNE_EVERY`] submissions, so a long-lived scope
-//! holds only what is still pending or still has a handle.
+//! settled units once the submissions since the last pruning outnumber the
+//! units that survived it (and at least every [`PRUNE_EVERY`]), so a
+//! long-lived scope holds only what is still pending or still has a handle,
+//! and pruning costs O(1) per submission however many units stay pending.
 //!
 //! ## Memory ordering
 //!
@@ -46,7 +48,7 @@ const ORPHANED: usize = 4;
 const SHIFT: u32 = 3;
 const ONE: usize = 1 << SHIFT;
 
-/// How many submissions pass between two prunings of the unit list.
+/// The fewest submissions between two prunings of the unit list.
 const PRUNE_EVERY: usize = 256;
 
 /// The shared state of one scope, kept alive by its units.
@@ -60,6 +62,9 @@ pub(crate) struct ScopeData {
     /// each unit's own link (`UnitOps::scope_link`).
     units: AtomicPtr<JobHeader>,
     submitted: AtomicUsize,
+    /// The submission count at which the list is pruned next (`usize::MAX`
+    /// while a pruning runs).
+    prune_at: AtomicUsize,
     /// Threads outside the pool blocked until `pending` is zero.
     waiters: AtomicUsize,
     wait_lock: Mutex<()>,
@@ -102,6 +107,7 @@ impl ScopeData {
             state: AtomicUsize::new(0),
             units: AtomicPtr::new(ptr::null_mut()),
             submitted: AtomicUsize::new(0),
+            prune_at: AtomicUsize::new(PRUNE_EVERY),
             waiters: AtomicUsize::new(0),
             wait_lock: Mutex::new(()),
             changed: Condvar::new(),
@@ -256,8 +262,19 @@ impl ScopeData {
                 Err(actual) => head = actual,
             }
         }
-        if self.submitted.fetch_add(1, Ordering::Relaxed) % PRUNE_EVERY == PRUNE_EVERY - 1 {
-            self.retain_units(|unit| !unit.is_settled());
+        let submitted = self.submitted.fetch_add(1, Ordering::Relaxed) + 1;
+        let due = self.prune_at.load(Ordering::Relaxed);
+        if submitted >= due
+            && self
+                .prune_at
+                .compare_exchange(due, usize::MAX, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            let survivors = self.retain_units(|unit| !unit.is_settled());
+            // Next time once as many new units came as survived: each
+            // pruning walks at most twice the submissions it follows.
+            self.prune_at
+                .store(submitted + survivors.max(PRUNE_EVERY), Ordering::Relaxed);
         }
     }
 
@@ -276,25 +293,45 @@ impl ScopeData {
     }
 
     /// Keeps on the list only the units for which `keep` holds (calling it
-    /// on every unit); drops the rest of the list's references.
-    fn retain_units(&self, mut keep: impl FnMut(&UnitRef) -> bool) {
-        let survivors: Vec<UnitRef> = self.take_units().into_iter().filter(|u| keep(u)).collect();
-        let Some(last) = survivors.last() else {
-            return;
-        };
-        let last_link = unit_link(last) as *const ScopeLink;
-        // Relink the survivors, oldest last, then splice them in front of
-        // whatever was pushed meanwhile.
-        for pair in survivors.windows(2) {
-            unit_link(&pair[0]).store(pair[1].header().as_ptr(), Ordering::Relaxed);
-        }
-        let first = survivors[0].header().as_ptr();
-        for unit in survivors {
-            // The list owns these counts again.
+    /// on every unit); drops the rest of the list's references. Returns how
+    /// many were kept.
+    fn retain_units(&self, mut keep: impl FnMut(&UnitRef) -> bool) -> usize {
+        let mut next = self.units.swap(ptr::null_mut(), Ordering::Acquire);
+        // The survivors, relinked in their order as they are walked.
+        let mut first: *mut JobHeader = ptr::null_mut();
+        let mut last: *const ScopeLink = ptr::null();
+        let mut kept = 0;
+        while let Some(header) = NonNull::new(next) {
+            // SAFETY: the list owns one count of each unit on it (taken in
+            // `register`), and detaching gave this thread the whole list.
+            let unit = unsafe { UnitRef::from_owned(header) };
+            let link = unit_link(&unit) as *const ScopeLink;
+            // SAFETY: `unit` keeps the link alive.
+            next = unsafe { &*link }.load(Ordering::Relaxed);
+            if !keep(&unit) {
+                // Drops the list's count; `next` was read before.
+                continue;
+            }
+            match NonNull::new(last as *mut ScopeLink) {
+                None => first = header.as_ptr(),
+                Some(previous) => {
+                    // SAFETY: the previous survivor's link, kept alive by the
+                    // count the list owns again.
+                    let previous = unsafe { previous.as_ref() };
+                    previous.store(header.as_ptr(), Ordering::Relaxed);
+                }
+            }
+            last = link;
+            kept += 1;
+            // The list owns this count again.
             let _ = unit.into_raw();
         }
-        // SAFETY: `last` is kept alive by the count the list owns again.
-        let last_link = unsafe { &*last_link };
+        let Some(last) = NonNull::new(last as *mut ScopeLink) else {
+            return 0;
+        };
+        // SAFETY: the last survivor, kept alive by the list's count.
+        let last_link = unsafe { last.as_ref() };
+        // Splice the survivors in front of whatever was pushed meanwhile.
         let mut head = self.units.load(Ordering::Relaxed);
         loop {
             last_link.store(head, Ordering::Relaxed);
@@ -308,6 +345,7 @@ impl ScopeData {
                 Err(actual) => head = actual,
             }
         }
+        kept
     }
 
     /// Closes the scope and cancels every task that has not started.

@@ -52,10 +52,14 @@ impl Window {
     /// Pulls the next group of inputs, if the bound allows; returns them with
     /// the index of the first.
     fn pull<It: Iterator>(&mut self, input: &mut It) -> Option<(usize, Vec<It::Item>)> {
-        if self.exhausted || self.in_flight >= self.bound {
+        // Refill in runs: a whole group at a time once that much of the
+        // window is free, not one input per result handed back (which
+        // would submit one-task batches and wake a worker per item).
+        let free = self.bound - self.in_flight;
+        if self.exhausted || free == 0 || (free < self.per_batch && self.in_flight > 0) {
             return None;
         }
-        let take = self.per_batch.min(self.bound - self.in_flight);
+        let take = self.per_batch.min(free);
         let mut items: Vec<It::Item> = Vec::with_capacity(take);
         while items.len() < take {
             // The iterator is the user's code: a panic in it is kept for its
