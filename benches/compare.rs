@@ -598,6 +598,7 @@ fn main() {
     recursion(&config, &pool, &rayon_pool);
     caller_side(&config, &pool, &rayon_pool, threads);
     async_round_trip(&config, &pool, &rayon_pool);
+    blocking_cap(&config, threads);
 }
 
 fn peak_bytes(f: impl FnOnce()) -> f64 {
@@ -1234,6 +1235,130 @@ fn caller_side(config: &Config, pool: &Pool, rayon_pool: &rayon::ThreadPool, thr
             b,
             "ns/task",
             &format!("{:.2}x (target <= 1.5)", b / a),
+        );
+    }
+}
+
+/// FNV-1a over a file's bytes: a short read and a little CPU work.
+fn hash_file(path: &std::path::Path) -> u64 {
+    let bytes = std::fs::read(path).unwrap();
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |hash, &byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// Workload 17: what cap the blocking lane should have by default. Many
+/// short file reads (page-cached, so mostly CPU: extra threads only cost)
+/// against many 50 ms sleeps (pure waiting: every extra thread helps),
+/// each on a fresh pool per repetition (threads started cold, as in a
+/// program's first burst), at several caps.
+fn blocking_cap(config: &Config, threads: usize) {
+    if !config.wants(17) {
+        return;
+    }
+    let caps = [8usize, 32, 128, 512];
+    let files = if config.quick { 1_000 } else { 20_000 };
+    let dir = std::env::temp_dir().join(format!("poolscope-bench-files-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let paths: Vec<std::path::PathBuf> = (0..files)
+        .map(|i| {
+            let path = dir.join(format!("{i}.bin"));
+            let bytes: Vec<u8> = (0..4096u32)
+                .map(|b| (b.wrapping_mul(i as u32 + 7) >> 3) as u8)
+                .collect();
+            std::fs::write(&path, bytes).unwrap();
+            path
+        })
+        .collect();
+    header(&format!(
+        "17a. hash {files} files of 4 KiB (page-cached) on the blocking lane, by cap (ms)"
+    ));
+    let run = |cap: Option<usize>| {
+        let pool = Pool::builder()
+            .threads(threads)
+            .max_blocking_threads(cap.unwrap_or(1))
+            .build()
+            .unwrap();
+        let took = seconds(|| {
+            let sums = pool.scope(|s| {
+                s.batch()
+                    .blocking(cap.is_some())
+                    .map_async(|path: &std::path::PathBuf| hash_file(path), &paths)
+                    .get()
+                    .unwrap()
+            });
+            black_box(sums);
+        });
+        drop(pool);
+        took
+    };
+    let mut contenders: Vec<Box<dyn FnMut() -> f64>> = vec![Box::new(|| run(None))];
+    for cap in caps {
+        contenders.push(Box::new(move || run(Some(cap))));
+    }
+    let mut refs: Vec<&mut dyn FnMut() -> f64> =
+        contenders.iter_mut().map(|c| &mut **c as _).collect();
+    let times = time_interleaved(config, &mut refs);
+    drop(refs);
+    drop(contenders);
+    row("CPU lane", times[0] * 1e3, "ms", "1.00");
+    for (cap, time) in caps.iter().zip(&times[1..]) {
+        row(
+            &format!("blocking lane, max_blocking_threads = {cap}"),
+            time * 1e3,
+            "ms",
+            &format!("{:.2}x the CPU lane", time / times[0]),
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+
+    let sleeps = if config.quick { 64 } else { 256 };
+    header(&format!(
+        "17b. {sleeps} sleeps of 50 ms on the blocking lane, by cap (ms; 3 repetitions)"
+    ));
+    let few = Config {
+        quick: config.quick,
+        reps: 3,
+        only: Vec::new(),
+    };
+    let sleep_run = |cap: usize| {
+        let pool = Pool::builder()
+            .threads(threads)
+            .max_blocking_threads(cap)
+            .build()
+            .unwrap();
+        let took = seconds(|| {
+            pool.scope(|s| {
+                s.batch()
+                    .blocking(true)
+                    .map_async(
+                        |_: usize| thread::sleep(Duration::from_millis(50)),
+                        0..sleeps,
+                    )
+                    .wait()
+            })
+        });
+        drop(pool);
+        took
+    };
+    let mut contenders: Vec<Box<dyn FnMut() -> f64>> = Vec::new();
+    for cap in caps {
+        contenders.push(Box::new(move || sleep_run(cap)));
+    }
+    let mut refs: Vec<&mut dyn FnMut() -> f64> =
+        contenders.iter_mut().map(|c| &mut **c as _).collect();
+    let times = time_interleaved(&few, &mut refs);
+    for (cap, time) in caps.iter().zip(&times) {
+        let ideal = sleeps.div_ceil(*cap) as f64 * 0.05;
+        row(
+            &format!("max_blocking_threads = {cap}"),
+            time * 1e3,
+            "ms",
+            &format!(
+                "{:.2}x the ideal {:.0} ms for this cap",
+                time / ideal,
+                ideal * 1e3
+            ),
         );
     }
 }

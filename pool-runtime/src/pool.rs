@@ -17,8 +17,20 @@ use crate::scope_data::ScopeData;
 use crate::stream::{Imap, ImapUnordered};
 use crate::worker::{self, WorkerThread};
 
-/// The default cap on blocking-lane threads of a pool.
-pub const DEFAULT_MAX_BLOCKING_THREADS: usize = 512;
+/// The default cap on blocking-lane threads of a pool (and on the spares
+/// that stand in for workers inside [`blocking`](crate::blocking)).
+///
+/// Chosen from the harness (`cargo bench --bench compare -- --only 17`,
+/// BENCHMARKS.md): at 128, hashing 20 000 page-cached files on the lane is
+/// as fast as on the CPU lane (at 512 it was 13% slower, from the threads
+/// it starts), and 256 sleeps of 50 ms take 107 ms (65 ms at 512). Python's
+/// `ThreadPoolExecutor` uses `min(32, cpu + 4)`, tokio 512. Raise it with
+/// [`PoolBuilder::max_blocking_threads`] for work that mostly waits.
+///
+/// ```
+/// assert_eq!(pool_runtime::DEFAULT_MAX_BLOCKING_THREADS, 128);
+/// ```
+pub const DEFAULT_MAX_BLOCKING_THREADS: usize = 128;
 
 /// How long a blocking-lane thread stays idle before it retires, by default.
 pub const DEFAULT_BLOCKING_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
