@@ -1028,12 +1028,26 @@ fn caller_side(config: &Config, pool: &Pool, rayon_pool: &rayon::ThreadPool, thr
             "12. frame loop: {frames} iterations of 8 tasks x ~2 us on one long-lived scope (us per iteration)"
         ));
         let iterations = calibrate(Duration::from_micros(2));
+        let helping = Pool::builder()
+            .threads(threads)
+            .caller_helps(true)
+            .build()
+            .unwrap();
         let times = time_interleaved(
             config,
             &mut [
                 &mut || {
                     seconds(|| {
                         pool.scope(|s| {
+                            for _ in 0..frames {
+                                s.map_async(|_: u32| work(iterations), 0..8).wait();
+                            }
+                        })
+                    })
+                },
+                &mut || {
+                    seconds(|| {
+                        helping.scope(|s| {
                             for _ in 0..frames {
                                 s.map_async(|_: u32| work(iterations), 0..8).wait();
                             }
@@ -1071,21 +1085,34 @@ fn caller_side(config: &Config, pool: &Pool, rayon_pool: &rayon::ThreadPool, thr
             "us",
             &format!(
                 "{:.2}x rayon (target <= 1.0), {:.2}x sequential (target <= 0.75)",
-                times[0] / times[1],
-                times[0] / times[2]
+                times[0] / times[2],
+                times[0] / times[3]
+            ),
+        );
+        row(
+            &format!(
+                "poolscope, caller_helps pool ({} worker + the caller)",
+                threads - 1
+            ),
+            per(times[1]),
+            "us",
+            &format!(
+                "{:.2}x rayon, {:.2}x sequential",
+                times[1] / times[2],
+                times[1] / times[3]
             ),
         );
         row(
             "rayon scope + 8 spawns per frame",
-            per(times[1]),
+            per(times[2]),
             "us",
             "1.00",
         );
         row(
             "sequential",
-            per(times[2]),
+            per(times[3]),
             "us",
-            &format!("{:.2}x rayon", times[2] / times[1]),
+            &format!("{:.2}x rayon", times[3] / times[2]),
         );
     }
     if config.wants(13) {

@@ -447,3 +447,39 @@ fn a_start_hook_that_panics_on_a_later_thread_breaks_the_pool_without_hanging() 
         threads_named("brokenlane") == 0
     });
 }
+
+#[test]
+fn with_caller_helps_a_waiting_caller_runs_its_batch_and_the_pool_starts_one_worker_fewer() {
+    let _serial = serial();
+    watchdog("caller-helps", || {
+        let started = Arc::new(AtomicUsize::new(0));
+        let counter = started.clone();
+        let pool = Pool::builder()
+            .threads(2)
+            .caller_helps(true)
+            .on_thread_start(move |_| {
+                counter.fetch_add(1, Ordering::SeqCst);
+            })
+            .build()
+            .unwrap();
+        // Two tasks at once: one worker, plus the caller while it waits.
+        assert_eq!(pool.threads(), 2);
+        assert_eq!(started.load(Ordering::SeqCst), 1);
+        let me = thread::current().id();
+        pool.scope(|s| {
+            // The only worker is held until the caller has run the batch
+            // below itself: without caller_helps, this would never end.
+            let (release, held) = mpsc::channel::<()>();
+            let (holding, worker_busy) = mpsc::channel();
+            let hold = s.apply_async(move || {
+                holding.send(()).unwrap();
+                held.recv().unwrap();
+            });
+            worker_busy.recv().unwrap();
+            let ran_on = s.map_async(|_: u32| thread::current().id(), 0..4);
+            assert!(ran_on.get().unwrap().iter().all(|&id| id == me));
+            release.send(()).unwrap();
+            hold.get().unwrap();
+        });
+    });
+}

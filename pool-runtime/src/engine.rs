@@ -1251,9 +1251,10 @@ fn wait_once<T>(
             deadline,
         );
     }
-    if registry.is_current_thread() {
+    if registry.is_current_thread() || registry.caller_helps() {
         // A blocking-lane thread: no deque to help descendants from, but
-        // the batch's own tasks it can run.
+        // the batch's own tasks it can run. The same for a caller outside
+        // the pool when the pool asked for it (`PoolBuilder::caller_helps`).
         batch.help(deadline, one_at_a_time, is_ready);
     }
     match ready {

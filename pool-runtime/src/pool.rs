@@ -156,9 +156,10 @@ impl Pool {
         run_scope(&self.registry, body)
     }
 
-    /// The number of CPU worker threads.
+    /// The number of CPU threads: its workers, plus the waiting caller
+    /// with [`caller_helps`](PoolBuilder::caller_helps).
     pub fn threads(&self) -> usize {
-        self.registry.threads()
+        self.registry.parallelism()
     }
 
     /// Why the pool is broken, if it is (a blocking-lane thread could not be
@@ -638,6 +639,7 @@ pub struct PoolBuilder {
     on_exit: Option<ThreadHook>,
     max_blocking_threads: usize,
     blocking_idle_timeout: Duration,
+    caller_helps: bool,
 }
 
 impl Default for PoolBuilder {
@@ -650,6 +652,7 @@ impl Default for PoolBuilder {
             on_exit: None,
             max_blocking_threads: DEFAULT_MAX_BLOCKING_THREADS,
             blocking_idle_timeout: DEFAULT_BLOCKING_IDLE_TIMEOUT,
+            caller_helps: false,
         }
     }
 }
@@ -714,6 +717,32 @@ impl PoolBuilder {
         self
     }
 
+    /// Lets a thread outside the pool that waits on a batch (`wait`, `get`,
+    /// reading its results) run that batch's unclaimed tasks meanwhile, as
+    /// the main thread of a game engine does, and starts one CPU worker
+    /// fewer, so that at most `threads` tasks still run at once (a pool of
+    /// one thread keeps its worker). Off by default: then a wait from
+    /// outside runs nothing and only the pool's workers run tasks.
+    ///
+    /// For a loop that submits a small batch and waits for it, again and
+    /// again (a frame loop), this saves waking a worker for the caller's
+    /// share and keeps the caller from competing with the workers for the
+    /// CPU while it waits. Work submitted and not waited for runs on one
+    /// worker fewer.
+    ///
+    /// ```
+    /// let pool = pool_runtime::Pool::builder().threads(2).caller_helps(true).build().unwrap();
+    /// assert_eq!(pool.threads(), 2);
+    /// for frame in 0..100u64 {
+    ///     let parts = pool.scope(|s| s.map(|i: u64| i * frame, 0..8)).unwrap();
+    ///     assert_eq!(parts[7], 7 * frame);
+    /// }
+    /// ```
+    pub fn caller_helps(mut self, helps: bool) -> Self {
+        self.caller_helps = helps;
+        self
+    }
+
     /// Starts the CPU workers, runs their start hooks, and returns the pool.
     ///
     /// # Errors
@@ -727,9 +756,17 @@ impl PoolBuilder {
             Some(threads) => threads,
             None => std::thread::available_parallelism().map_or(1, |n| n.get()),
         };
+        // A waiting caller counts as one of the threads (see `caller_helps`).
+        let workers = if self.caller_helps && threads > 1 {
+            threads - 1
+        } else {
+            threads
+        };
         let registry = Registry::start(
             Config {
-                threads,
+                threads: workers,
+                parallelism: threads,
+                caller_helps: self.caller_helps,
                 thread_name: self.thread_name,
                 stack_size: self.stack_size,
                 on_start: self.on_start,
@@ -755,6 +792,7 @@ impl fmt::Debug for PoolBuilder {
             .field("stack_size", &self.stack_size)
             .field("max_blocking_threads", &self.max_blocking_threads)
             .field("blocking_idle_timeout", &self.blocking_idle_timeout)
+            .field("caller_helps", &self.caller_helps)
             .finish_non_exhaustive()
     }
 }

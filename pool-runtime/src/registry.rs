@@ -51,7 +51,14 @@ pub(crate) type ThreadHook = Arc<dyn Fn(usize) + Send + Sync>;
 
 /// Settings fixed when a pool is built.
 pub(crate) struct Config {
+    /// CPU worker threads started.
     pub(crate) threads: usize,
+    /// Tasks that may run at once: `threads`, plus a waiting caller when
+    /// `caller_helps`.
+    pub(crate) parallelism: usize,
+    /// Whether a thread outside the pool runs the unclaimed tasks of the
+    /// batch it waits for.
+    pub(crate) caller_helps: bool,
     pub(crate) thread_name: Option<String>,
     pub(crate) stack_size: Option<usize>,
     pub(crate) on_start: Option<ThreadHook>,
@@ -294,6 +301,15 @@ impl Registry {
 
     pub(crate) fn threads(&self) -> usize {
         self.config.threads
+    }
+
+    /// How many tasks may run at once (what batches size their chunks for).
+    pub(crate) fn parallelism(&self) -> usize {
+        self.config.parallelism
+    }
+
+    pub(crate) fn caller_helps(&self) -> bool {
+        self.config.caller_helps
     }
 
     /// Whether the calling thread is one of this pool's threads (either lane).

@@ -42,7 +42,7 @@ where
     registry.add_user();
     let scope = Scope {
         data: ScopeData::new(registry.clone()),
-        threads: registry.threads(),
+        threads: registry.parallelism(),
         scope: PhantomData,
         env: PhantomData,
     };
