@@ -432,3 +432,63 @@ fn a_task_handle_turns_into_a_batch_of_one() {
         assert_eq!(batch.get().unwrap(), [9]);
     });
 }
+
+#[test]
+fn a_batch_over_an_integer_range_gets_every_input_of_the_range() {
+    // Ranges of integers are not collected on the submitting thread: each
+    // task computes its input from its index. Every type and sign, empty
+    // and backwards ranges, and the ends of the types' values.
+    poolscope::scope(|s| {
+        let got = s.map_async(|x: usize| x, 3..10).get().unwrap();
+        assert_eq!(got, (3..10).collect::<Vec<_>>());
+        let got = s.map_async(|x: i32| x * 2, -5..5).get().unwrap();
+        assert_eq!(got, (-5..5).map(|x| x * 2).collect::<Vec<_>>());
+        let got = s
+            .map_async(|x: i64| x, i64::MIN..i64::MIN + 3)
+            .get()
+            .unwrap();
+        assert_eq!(got, [i64::MIN, i64::MIN + 1, i64::MIN + 2]);
+        let got = s
+            .map_async(|x: u64| x, u64::MAX - 2..u64::MAX)
+            .get()
+            .unwrap();
+        assert_eq!(got, [u64::MAX - 2, u64::MAX - 1]);
+        let got = s.map_async(|x: u32| x, 7..7).get().unwrap();
+        assert!(got.is_empty());
+        #[allow(clippy::reversed_empty_ranges)]
+        let backwards = s.map_async(|x: i32| x, 5..-5);
+        assert!(backwards.is_empty());
+        let n = 1_000_000usize;
+        let sum: usize = s.map_async(|x: usize| x, 0..n).get().unwrap().iter().sum();
+        assert_eq!(sum, n * (n - 1) / 2);
+        // Other iterators are collected as before.
+        let got = s.map_async(|x: u8| x, (1..=3u8).rev()).get().unwrap();
+        assert_eq!(got, [3, 2, 1]);
+    });
+}
+
+#[test]
+fn cancelled_tasks_of_a_range_batch_are_reported_at_their_inputs() {
+    let pool = poolscope::Pool::new(1).unwrap();
+    let gate = std::sync::Barrier::new(2);
+    pool.scope(|s| {
+        let batch = s.batch().chunk(1).map_async(
+            |x: i64| {
+                if x == 100 {
+                    gate.wait();
+                    gate.wait();
+                }
+                x
+            },
+            100..110,
+        );
+        gate.wait();
+        assert_eq!(batch.cancel(), 9);
+        gate.wait();
+        let outcomes: Vec<_> = batch.results().collect();
+        assert_eq!(*outcomes[0].as_ref().unwrap(), 100);
+        assert!(outcomes[1..]
+            .iter()
+            .all(|outcome| outcome.as_ref().unwrap_err().is_cancelled()));
+    });
+}

@@ -162,7 +162,10 @@ impl<'scope, 'env> Scope<'scope, 'env> {
     }
 
     /// Submits one task per item, `task(item)` (Python's `map_async`). The
-    /// items are collected on the calling thread before anything runs.
+    /// items are collected on the calling thread before anything runs,
+    /// except a range of integers (`0..n` of `usize`, `u64`, `u32`, `i64`
+    /// or `i32`), whose tasks compute their inputs themselves: a batch of
+    /// ten million tasks over `0..10_000_000` allocates no input vector.
     ///
     /// # Panics
     ///
@@ -587,13 +590,12 @@ impl<'scope, 'env, C> BatchBuilder<'scope, 'env, C> {
         if let Some(refusal) = self.target.refusal() {
             return Err(refusal);
         }
-        let inputs: Vec<I::Item> = items.into_iter().collect();
         self.target.submit(
             self.options,
             task,
             self.callback,
             None,
-            Inputs::Many(inputs),
+            Inputs::of(items.into_iter()),
         )
     }
 
@@ -664,13 +666,12 @@ impl<'scope, 'env, C> BatchBuilder<'scope, 'env, C> {
         if let Some(refusal) = self.target.refusal() {
             panic!("{refusal}");
         }
-        let inputs: Vec<I::Item> = items.into_iter().collect();
         accepted(self.target.submit(
             self.options,
             task,
             self.callback,
             Some(is_failure),
-            Inputs::Many(inputs),
+            Inputs::of(items.into_iter()),
         ))
     }
 

@@ -10,6 +10,11 @@
 //! `get()` hands the result buffer over as the `Vec` of results: one pass,
 //! no copy.
 //!
+//! A batch over a range of integers (`map_async(f, 0..n)`) keeps no inputs
+//! at all: each task computes its own from its index as it starts
+//! ([`Counted`]), so a batch of ten million tasks writes no ten-million
+//! entry vector on the submitting thread first.
+//!
 //! A batch of one task keeps its input and result inline, so that a task
 //! submitted on its own is a single allocation.
 //!
@@ -21,8 +26,10 @@
 //! handle (or whoever releases the batch), which loads the state with
 //! `Acquire` before touching the result.
 
+use std::any::TypeId;
 use std::cell::UnsafeCell;
 use std::mem::{ManuallyDrop, MaybeUninit};
+use std::ops::Range;
 use std::ptr;
 
 use crate::primitive::{AtomicBool, AtomicU8, Ordering};
@@ -52,6 +59,7 @@ enum States {
 enum InputStore<I> {
     One(ManuallyDrop<I>),
     Many(ManuallyDrop<Vec<I>>),
+    Counted(Counted<I>),
 }
 
 enum OutputStore<T> {
@@ -65,6 +73,8 @@ pub(crate) enum Inputs<I> {
     One(I),
     /// One input per task, in submission order.
     Many(Vec<I>),
+    /// Inputs computed from the task's index (a range of integers).
+    Counted(Counted<I>),
 }
 
 impl<I> Inputs<I> {
@@ -72,7 +82,68 @@ impl<I> Inputs<I> {
         match self {
             Inputs::One(_) => 1,
             Inputs::Many(inputs) => inputs.len(),
+            Inputs::Counted(counted) => counted.len,
         }
+    }
+
+    /// The inputs `items` yields: counted if `items` is a range of
+    /// integers, collected on the calling thread otherwise.
+    pub(crate) fn of<It: Iterator<Item = I>>(items: It) -> Inputs<I> {
+        match Counted::of_range(&items) {
+            Some(counted) => Inputs::Counted(counted),
+            None => Inputs::Many(items.collect()),
+        }
+    }
+}
+
+/// The inputs of a batch over `start..start + len`, an integer range: task
+/// `i`'s input is `start + i`, made when it starts.
+pub(crate) struct Counted<I> {
+    /// The first input, as the bits of a `u64` (wrapping arithmetic on them
+    /// is the range type's own, for signed types too).
+    start: u64,
+    len: usize,
+    make: fn(u64) -> I,
+}
+
+macro_rules! counted_ranges {
+    ($($int:ident),*) => {
+        impl<I> Counted<I> {
+            /// `Some` if `items` is a `Range` of one of the integer types
+            /// (whose items are then `I`).
+            fn of_range<It: Iterator<Item = I>>(items: &It) -> Option<Counted<I>> {
+                let id = typeid::of::<It>();
+                $(
+                    if id == TypeId::of::<Range<$int>>() {
+                        // SAFETY: equal type ids: `It` is `Range<$int>`
+                        // (which has no lifetime it could differ in), so
+                        // the reference is to one.
+                        let range = unsafe { &*(items as *const It as *const Range<$int>) };
+                        let len = (range.end as i128 - range.start as i128).max(0);
+                        return Some(Counted {
+                            start: range.start as u64,
+                            len: usize::try_from(len).ok()?,
+                            make: |bits| {
+                                let value = bits as $int;
+                                // SAFETY: `make` is only built here, where
+                                // `It` is `Range<$int>`, whose items, `I`,
+                                // are `$int`: this copies a `$int` as one.
+                                unsafe { std::mem::transmute_copy::<$int, I>(&value) }
+                            },
+                        });
+                    }
+                )*
+                None
+            }
+        }
+    };
+}
+
+counted_ranges!(usize, u64, u32, i64, i32);
+
+impl<I> Counted<I> {
+    fn get(&self, index: usize) -> I {
+        (self.make)(self.start.wrapping_add(index as u64))
     }
 }
 
@@ -95,21 +166,20 @@ impl<I, T> Slots<I, T> {
         } else {
             States::Heap(zeroed_states(len))
         };
+        let many_outputs = || {
+            let mut outputs = Vec::with_capacity(len);
+            // SAFETY: `MaybeUninit` needs no initialization, and the
+            // capacity is `len`.
+            unsafe { outputs.set_len(len) };
+            OutputStore::Many(ManuallyDrop::new(outputs))
+        };
         let (inputs, outputs) = match inputs {
             Inputs::One(input) => (
                 InputStore::One(ManuallyDrop::new(input)),
                 OutputStore::One(MaybeUninit::uninit()),
             ),
-            Inputs::Many(inputs) => {
-                let mut outputs = Vec::with_capacity(len);
-                // SAFETY: `MaybeUninit` needs no initialization, and the
-                // capacity is `len`.
-                unsafe { outputs.set_len(len) };
-                (
-                    InputStore::Many(ManuallyDrop::new(inputs)),
-                    OutputStore::Many(ManuallyDrop::new(outputs)),
-                )
-            }
+            Inputs::Many(inputs) => (InputStore::Many(ManuallyDrop::new(inputs)), many_outputs()),
+            Inputs::Counted(counted) => (InputStore::Counted(counted), many_outputs()),
         };
         Slots {
             len,
@@ -142,6 +212,7 @@ impl<I, T> Slots<I, T> {
             match &*self.inputs.get() {
                 InputStore::One(input) => ptr::read(&**input),
                 InputStore::Many(inputs) => ptr::read(inputs.as_ptr().add(index)),
+                InputStore::Counted(counted) => counted.get(index),
             }
         }
     }
