@@ -944,13 +944,22 @@ fn split_cost(mode: &str) {
             pool.scope(|s| s.map_async(|_: usize| {}, 0..1_000_000).wait());
             0
         }
+        // Workload 1 as the harness runs it: ten batches of 100 000 empty
+        // `#[pool_task]` calls through `par_batch!`.
+        "par_batch" => {
+            let pool = Pool::new(threads).unwrap();
+            for _ in 0..10 {
+                pool_scope!(on = &pool, |s| par_batch!(s, empty(i) for i in 0..100_000).wait());
+            }
+            0
+        }
         "idle" => {
             let pool = Pool::new(threads).unwrap();
             pool.scope(|_| {});
             0
         }
         other => panic!(
-            "unknown --split-cost mode {other}: seq, fork_join, rayon, block, single, batch or idle"
+            "unknown --split-cost mode {other}: seq, fork_join, rayon, block, single, batch, par_batch or idle"
         ),
     };
     println!("fib(32) = {result}");

@@ -87,10 +87,12 @@ pub(crate) struct CancelState {
 }
 
 impl CancelState {
+    #[inline]
     fn is_cancelled(&self) -> bool {
         self.cancelled.load(Ordering::Relaxed) || self.past_deadline()
     }
 
+    #[inline]
     fn past_deadline(&self) -> bool {
         self.deadline
             .is_some_and(|deadline| Instant::now() >= deadline)

@@ -309,17 +309,23 @@ impl<I, T> Slots<I, T> {
             return;
         }
         let outputs_taken = self.outputs_taken.load(Ordering::Relaxed);
-        for index in 0..self.len {
-            match self.state(index).load(Ordering::Acquire) {
-                // SAFETY: the task never started: its input is in place,
-                // and nobody else can take it any more.
-                INPUT => drop_input(unsafe { self.take_input(index) }),
-                OK | FAILED if !outputs_taken => {
-                    // SAFETY: the result is in place and nobody can read it
-                    // any more.
-                    drop_output(unsafe { ptr::read(self.output(index)) })
+        // Nothing to find in the states when neither an input nor a result
+        // left behind needs dropping (`wait()` on a batch of `()` tasks, or
+        // results taken whole by `get()`).
+        let drops_outputs = std::mem::needs_drop::<T>() && !outputs_taken;
+        if std::mem::needs_drop::<I>() || drops_outputs {
+            for index in 0..self.len {
+                match self.state(index).load(Ordering::Acquire) {
+                    // SAFETY: the task never started: its input is in
+                    // place, and nobody else can take it any more.
+                    INPUT => drop_input(unsafe { self.take_input(index) }),
+                    OK | FAILED if drops_outputs => {
+                        // SAFETY: the result is in place and nobody can read
+                        // it any more.
+                        drop_output(unsafe { ptr::read(self.output(index)) })
+                    }
+                    _ => {}
                 }
-                _ => {}
             }
         }
         // The buffers, emptied above, without dropping elements again.

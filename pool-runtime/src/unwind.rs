@@ -70,6 +70,7 @@ pub(crate) struct Caught {
 pub(crate) struct TaskName(pub(crate) &'static str);
 
 impl Drop for TaskName {
+    #[inline]
     fn drop(&mut self) {
         if std::thread::panicking() {
             let seen = PANICS_SEEN.try_with(Cell::get).unwrap_or(0);
