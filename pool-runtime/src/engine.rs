@@ -383,10 +383,15 @@ impl BatchHeader {
     }
 
     /// Forgets the stored waker, if any (its reader is done or gone).
+    #[inline]
     pub(crate) fn clear_waker(&self) {
-        if self.waiters.load(Ordering::SeqCst) == 0 && self.streamers.load(Ordering::SeqCst) == 0 {
-            return;
+        if self.waiters.load(Ordering::SeqCst) != 0 || self.streamers.load(Ordering::SeqCst) != 0 {
+            self.clear_waker_slow();
         }
+    }
+
+    #[cold]
+    fn clear_waker_slow(&self) {
         let mut slot = lock(&self.done_lock);
         if let Some(old) = slot.take() {
             self.async_count(old.every_task)

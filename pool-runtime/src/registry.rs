@@ -339,6 +339,7 @@ impl Registry {
         lock(&self.broken).clone()
     }
 
+    #[inline]
     pub(crate) fn is_broken(&self) -> bool {
         self.is_broken.load(Ordering::Acquire)
     }

@@ -776,7 +776,8 @@ impl<'scope> Target<'scope> {
     {
         let data = self.data();
         let registry = data.registry();
-        if let Some(reason) = registry.broken_reason() {
+        if registry.is_broken() {
+            let reason = registry.broken_reason().unwrap_or_default();
             return Err(SubmitError::PoolBroken { reason });
         }
         let len = inputs.len();
@@ -809,7 +810,8 @@ impl<'scope> Target<'scope> {
         if len > 0 {
             let own = WorkerThread::current_of(registry).map(|worker| worker.index);
             registry.push_unit(&unit, len, inner.lane(), own);
-            if let Some(reason) = registry.broken_reason() {
+            if registry.is_broken() {
+                let reason = registry.broken_reason().unwrap_or_default();
                 unit.fail_unclaimed(TaskErrorKind::PoolBroken { reason });
             }
         }
