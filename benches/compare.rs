@@ -953,13 +953,26 @@ fn split_cost(mode: &str) {
             }
             0
         }
+        // Workload 11's map + collect, 1 000 000 items of a ~50 ns function.
+        "collect" => {
+            let pool = Pool::new(threads).unwrap();
+            let inputs: Vec<u64> = (0..1_000_000).collect();
+            let out = pool.scope(|s| s.map_async(|x: &u64| work_50ns(*x), &inputs).get().unwrap());
+            out.len() as u64
+        }
+        "collect_rayon" => {
+            let rayon_pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            let inputs: Vec<u64> = (0..1_000_000).collect();
+            let out: Vec<u64> = rayon_pool.install(|| inputs.par_iter().map(|x| work_50ns(*x)).collect());
+            out.len() as u64
+        }
         "idle" => {
             let pool = Pool::new(threads).unwrap();
             pool.scope(|_| {});
             0
         }
         other => panic!(
-            "unknown --split-cost mode {other}: seq, fork_join, rayon, block, single, batch, par_batch or idle"
+            "unknown --split-cost mode {other}: seq, fork_join, rayon, block, single, batch, par_batch, collect, collect_rayon or idle"
         ),
     };
     println!("fib(32) = {result}");

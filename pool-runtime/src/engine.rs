@@ -61,7 +61,7 @@ use crate::primitive::{
 };
 use crate::registry::LaneKind;
 use crate::scope_data::{ScopeData, ScopeLink};
-use crate::slots::{Inputs, Slots, BROKEN, CANCELLED, FAILED, INPUT, OK, PANICKED};
+use crate::slots::{Inputs, Slots, View, BROKEN, CANCELLED, FAILED, INPUT, OK, PANICKED};
 use crate::trace::BatchSpan;
 use crate::unwind;
 use crate::worker::{Awaited, WorkerThread};
@@ -201,6 +201,10 @@ pub(crate) struct BatchHeader {
     /// Set once `panics` is not empty, so that pruning settled batches
     /// need not take the lock.
     panicked: AtomicBool,
+    /// Set before any task's slot gets a final state other than `OK`
+    /// (panicked, cancelled, failed, broken): while it is clear, `get()`
+    /// knows every task succeeded without reading a state per task.
+    failed_any: AtomicBool,
     broken_reason: Mutex<Option<String>>,
     pub(crate) failure_observed: AtomicBool,
     pub(crate) handle_alive: AtomicBool,
@@ -548,6 +552,7 @@ where
                 },
                 panics: Mutex::new(Vec::new()),
                 panicked: AtomicBool::new(false),
+                failed_any: AtomicBool::new(false),
                 broken_reason: Mutex::new(None),
                 failure_observed: AtomicBool::new(false),
                 handle_alive: AtomicBool::new(true),
@@ -629,19 +634,29 @@ where
     /// `first_of_claim` says it is the first of that range: it starts as
     /// soon as it is claimed, so a cancel that did not get to claim it first
     /// is too late for it (and did not count it).
-    unsafe fn run_one(&self, func: &F, callback: &C, index: usize, first_of_claim: bool) {
-        let slot = self.slots.state(index);
+    unsafe fn run_one(
+        &self,
+        slots: &View<'_, I, T>,
+        func: &F,
+        callback: &C,
+        index: usize,
+        first_of_claim: bool,
+    ) {
+        let slot = slots.state(index);
         // SAFETY: the claim gives this thread sole ownership of the slot,
         // which still holds its input (state INPUT); the batch is not
         // released while a claimed task is pending.
-        let input = unsafe { self.slots.take_input(index) };
+        let input = unsafe { slots.take_input(index) };
         if !first_of_claim && self.header.cancel.is_cancelled() {
             // Claimed in a chunk before the cancel (or the deadline), behind
             // a task that ran: it has not started, so it never will.
             self.header.scope.drop_guarded(input);
             let error = self.task_error(index, TaskErrorKind::Cancelled);
             match self.call_back(callback, index, Err(&error)) {
-                None => slot.store(CANCELLED, Ordering::Release),
+                None => {
+                    self.header.failed_any.store(true, Ordering::Relaxed);
+                    slot.store(CANCELLED, Ordering::Release);
+                }
                 Some(panic) => self.record_panic(slot, panic),
             }
             return;
@@ -682,7 +697,10 @@ where
             return;
         }
         // SAFETY: sole owner of the slot, whose input was moved out.
-        unsafe { self.slots.write_output(index, output) };
+        unsafe { slots.write_output(index, output) };
+        if failed {
+            self.header.failed_any.store(true, Ordering::Relaxed);
+        }
         slot.store(if failed { FAILED } else { OK }, Ordering::Release);
         if failed {
             self.fail_unclaimed(TaskErrorKind::Cancelled);
@@ -711,6 +729,7 @@ where
         );
         lock(&self.header.panics).push(panic);
         self.header.panicked.store(true, Ordering::Release);
+        self.header.failed_any.store(true, Ordering::Relaxed);
         slot.store(PANICKED, Ordering::Release);
         if self.header.fail_fast {
             self.fail_unclaimed(TaskErrorKind::Cancelled);
@@ -808,9 +827,10 @@ where
                 // borrows end before `finish`.
                 let (func, callback): (&F, &C) =
                     unsafe { (&*self.func.get(), &*self.callback.get()) };
+                let slots = self.slots.view();
                 for index in range.clone() {
                     // SAFETY: `index` was claimed just now by this thread.
-                    unsafe { self.run_one(func, callback, index, index == range.start) };
+                    unsafe { self.run_one(&slots, func, callback, index, index == range.start) };
                 }
             }
             let asked = range.len();
@@ -924,6 +944,7 @@ where
         if first >= self.header.len {
             return 0;
         }
+        self.header.failed_any.store(true, Ordering::Relaxed);
         {
             // Callbacks and destructors of the cancelled tasks run here, on
             // the cancelling thread: to them it is one of the scope's tasks,
@@ -1153,6 +1174,11 @@ where
     }
 
     fn first_failure(&self) -> Option<usize> {
+        // Written before the finisher's `pending` decrement that the
+        // caller's wait saw (the batch is complete).
+        if !self.header.failed_any.load(Ordering::Relaxed) {
+            return None;
+        }
         let mut first_cancelled = None;
         for index in 0..self.header.len {
             match self.state(index) {

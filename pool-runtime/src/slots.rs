@@ -191,6 +191,36 @@ impl<I, T> Slots<I, T> {
         }
     }
 
+    /// The slots as raw parts, resolved once for a run of claimed tasks so
+    /// that each task of the run reads its state, input and result slot
+    /// without matching on how the batch stores them.
+    pub(crate) fn view(&self) -> View<'_, I, T> {
+        let states: &[AtomicU8] = match &self.states {
+            States::Inline(states) => &states[..self.len.min(INLINE_STATES)],
+            States::Heap(states) => states,
+        };
+        // SAFETY: only the layout of the stores is read here (pointers, and
+        // the counted range's plain fields); what the pointers reach is
+        // accessed under `View`'s own contracts.
+        let (inputs, outputs) = unsafe {
+            let inputs = match &*self.inputs.get() {
+                InputStore::One(input) => InputsView::At(&**input as *const I),
+                InputStore::Many(inputs) => InputsView::At(inputs.as_ptr()),
+                InputStore::Counted(counted) => InputsView::Counted(counted),
+            };
+            let outputs = match &mut *self.outputs.get() {
+                OutputStore::One(slot) => slot as *mut MaybeUninit<T>,
+                OutputStore::Many(outputs) => outputs.as_mut_ptr(),
+            };
+            (inputs, outputs)
+        };
+        View {
+            states,
+            inputs,
+            outputs,
+        }
+    }
+
     /// The state of task `index`.
     pub(crate) fn state(&self, index: usize) -> &AtomicU8 {
         match &self.states {
@@ -213,27 +243,6 @@ impl<I, T> Slots<I, T> {
                 InputStore::One(input) => ptr::read(&**input),
                 InputStore::Many(inputs) => ptr::read(inputs.as_ptr().add(index)),
                 InputStore::Counted(counted) => counted.get(index),
-            }
-        }
-    }
-
-    /// Writes task `index`'s result.
-    ///
-    /// # Safety
-    ///
-    /// The caller owns slot `index`, whose result is not written yet; the
-    /// slots are not released.
-    pub(crate) unsafe fn write_output(&self, index: usize, output: T) {
-        // SAFETY: the caller owns the slot; each slot's result is a
-        // separate element, written once.
-        unsafe {
-            match &mut *self.outputs.get() {
-                OutputStore::One(slot) => {
-                    slot.write(output);
-                }
-                OutputStore::Many(outputs) => {
-                    (*outputs.as_mut_ptr().add(index)).write(output);
-                }
             }
         }
     }
@@ -339,6 +348,57 @@ impl<I, T> Slots<I, T> {
                 ManuallyDrop::drop(outputs);
             }
         }
+    }
+}
+
+/// A batch's slots as raw parts (see [`Slots::view`]).
+pub(crate) struct View<'a, I, T> {
+    states: &'a [AtomicU8],
+    inputs: InputsView<'a, I>,
+    outputs: *mut MaybeUninit<T>,
+}
+
+enum InputsView<'a, I> {
+    /// Input `i` is at `.add(i)`.
+    At(*const I),
+    Counted(&'a Counted<I>),
+}
+
+impl<I, T> View<'_, I, T> {
+    /// The state of task `index`.
+    #[inline]
+    pub(crate) fn state(&self, index: usize) -> &AtomicU8 {
+        &self.states[index]
+    }
+
+    /// As [`Slots::take_input`].
+    ///
+    /// # Safety
+    ///
+    /// As for [`Slots::take_input`].
+    #[inline]
+    pub(crate) unsafe fn take_input(&self, index: usize) -> I {
+        match &self.inputs {
+            // SAFETY: the caller owns slot `index`, whose input is in place
+            // (`Slots::take_input`'s contract); one read, after which the
+            // state leaves `INPUT`.
+            InputsView::At(inputs) => unsafe { ptr::read(inputs.add(index)) },
+            InputsView::Counted(counted) => counted.get(index),
+        }
+    }
+
+    /// Writes task `index`'s result.
+    ///
+    /// # Safety
+    ///
+    /// The caller owns slot `index`, whose result is not written yet; the
+    /// slots are not released.
+    #[inline]
+    pub(crate) unsafe fn write_output(&self, index: usize, output: T) {
+        // SAFETY: the caller owns slot `index`, each slot's result is a
+        // separate element, written once; `outputs` points at `len` result
+        // slots (or the one).
+        unsafe { (*self.outputs.add(index)).write(output) };
     }
 }
 
