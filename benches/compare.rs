@@ -966,13 +966,25 @@ fn split_cost(mode: &str) {
             let out: Vec<u64> = rayon_pool.install(|| inputs.par_iter().map(|x| work_50ns(*x)).collect());
             out.len() as u64
         }
+        // Workload 13's ordered stream, with empty tasks: the cost per item
+        // of `imap` itself (window 64).
+        "imap" => {
+            let pool = Pool::new(threads).unwrap();
+            pool.scope(|s| {
+                s.batch()
+                    .in_flight(64)
+                    .imap(|x: u64| x, 0..200_000u64)
+                    .map(Result::unwrap)
+                    .sum::<u64>()
+            })
+        }
         "idle" => {
             let pool = Pool::new(threads).unwrap();
             pool.scope(|_| {});
             0
         }
         other => panic!(
-            "unknown --split-cost mode {other}: seq, fork_join, rayon, block, single, batch, par_batch, collect, collect_rayon or idle"
+            "unknown --split-cost mode {other}: seq, fork_join, rayon, block, single, batch, par_batch, collect, collect_rayon, imap or idle"
         ),
     };
     println!("fib(32) = {result}");
