@@ -53,6 +53,19 @@ impl<'scope, R: TupleResults> TupleBatch<'scope, R> {
 
     /// Waits until every call finished (ran, panicked or was cancelled).
     /// See [`Batch::wait`].
+    ///
+    /// ```
+    /// use poolscope::{par_batch, pool_scope};
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    ///
+    /// let written = AtomicUsize::new(0);
+    /// let write = |n: usize| written.fetch_add(n, Ordering::SeqCst);
+    /// pool_scope!(|pool| {
+    ///     let both = par_batch!(pool, { write(1); str::len("index") });
+    ///     both.wait();
+    ///     assert_eq!(written.load(Ordering::SeqCst), 1);
+    /// });
+    /// ```
     pub fn wait(&self) {
         self.batch.wait()
     }
@@ -60,17 +73,57 @@ impl<'scope, R: TupleResults> TupleBatch<'scope, R> {
     /// Waits at most `timeout`; returns whether every call finished. See
     /// [`Batch::wait_timeout`] (inside a worker, the wait may overrun by the
     /// call it is running).
+    ///
+    /// ```
+    /// use poolscope::{par_batch, pool_scope};
+    /// use std::time::Duration;
+    ///
+    /// pool_scope!(|pool| {
+    ///     let both = par_batch!(pool, { u64::pow(2, 10); str::to_uppercase("done") });
+    ///     assert!(both.wait_timeout(Duration::from_secs(60)));
+    /// });
+    /// ```
     pub fn wait_timeout(&self, timeout: Duration) -> bool {
         self.batch.wait_timeout(timeout)
     }
 
     /// Whether every call finished.
+    ///
+    /// ```
+    /// use poolscope::{par_batch, pool_scope};
+    ///
+    /// pool_scope!(|pool| {
+    ///     let both = par_batch!(pool, { u64::pow(3, 4); str::len("abc") });
+    ///     while !both.is_ready() {
+    ///         std::thread::yield_now();
+    ///     }
+    ///     assert_eq!(both.get().unwrap(), (81, 3));
+    /// });
+    /// ```
     pub fn is_ready(&self) -> bool {
         self.batch.is_ready()
     }
 
     /// `None` while not ready; then whether every call succeeded. See
     /// [`Batch::successful`].
+    ///
+    /// ```
+    /// use poolscope::{par_batch, pool_scope};
+    ///
+    /// fn check(x: i32) -> i32 {
+    ///     assert!(x >= 0, "negative input");
+    ///     x
+    /// }
+    ///
+    /// pool_scope!(|pool| {
+    ///     let block = par_batch!(pool, { check(1); str::len("ok") });
+    ///     block.wait();
+    ///     assert_eq!(block.successful(), Some(true));
+    ///     let failing = par_batch!(pool, { check(-1); str::len("ok") });
+    ///     failing.wait();
+    ///     assert_eq!(failing.successful(), Some(false));
+    /// });
+    /// ```
     pub fn successful(&self) -> Option<bool> {
         self.batch.successful()
     }
@@ -78,12 +131,37 @@ impl<'scope, R: TupleResults> TupleBatch<'scope, R> {
     /// Waits and returns the tuple of results in statement order, or the
     /// first failure in statement order (its [`TaskError::index`] is the
     /// statement's position, from 0).
+    ///
+    /// ```
+    /// use poolscope::{par_batch, pool_scope};
+    ///
+    /// fn load_user(id: u32) -> String {
+    ///     format!("user {id}")
+    /// }
+    /// fn count_orders(id: u32) -> usize {
+    ///     id as usize * 2
+    /// }
+    ///
+    /// let both = pool_scope!(|pool| par_batch!(pool, { load_user(7); count_orders(7) }).get());
+    /// let (user, orders) = both.unwrap();
+    /// assert_eq!((user.as_str(), orders), ("user 7", 14));
+    /// ```
     pub fn get(self) -> Result<R, TaskError> {
         self.batch.get().map(R::from_slots)
     }
 
     /// Like [`get`](TupleBatch::get), giving up after `timeout` and handing
     /// the handle back in [`TupleTimeoutError::Timeout`].
+    ///
+    /// ```
+    /// use poolscope::{par_batch, pool_scope};
+    /// use std::time::Duration;
+    ///
+    /// pool_scope!(|pool| {
+    ///     let both = par_batch!(pool, { u8::checked_add(200, 100); str::len("ab") });
+    ///     assert_eq!(both.get_timeout(Duration::from_secs(60)).unwrap(), (None, 2));
+    /// });
+    /// ```
     pub fn get_timeout(self, timeout: Duration) -> Result<R, TupleTimeoutError<'scope, R>> {
         match self.batch.get_timeout(timeout) {
             Ok(slots) => Ok(R::from_slots(slots)),
@@ -96,38 +174,116 @@ impl<'scope, R: TupleResults> TupleBatch<'scope, R> {
 
     /// Every failed call, in statement order, once ready. See
     /// [`Batch::failures`].
+    ///
+    /// ```
+    /// use poolscope::{par_batch, pool_scope};
+    ///
+    /// fn parse(text: &str) -> u32 {
+    ///     text.parse().expect("not a number")
+    /// }
+    ///
+    /// pool_scope!(|pool| {
+    ///     let block = par_batch!(pool, { parse("1"); parse("x"); str::len("y") });
+    ///     block.wait();
+    ///     let failed: Vec<usize> = block.failures().iter().map(|e| e.index()).collect();
+    ///     assert_eq!(failed, [1]); // the second statement
+    /// });
+    /// ```
     pub fn failures(&self) -> Vec<TaskError> {
         self.batch.failures()
     }
 
     /// The number of calls in the block.
+    ///
+    /// ```
+    /// use poolscope::{par_batch, pool_scope};
+    ///
+    /// pool_scope!(|pool| {
+    ///     let block = par_batch!(pool, { u32::pow(2, 2); str::len("a"); char::is_numeric('b') });
+    ///     assert_eq!(block.len(), 3);
+    /// });
+    /// ```
     pub fn len(&self) -> usize {
         self.batch.len()
     }
 
     /// Always `false`: a block holds at least one call.
+    ///
+    /// ```
+    /// use poolscope::{par_batch, pool_scope};
+    ///
+    /// pool_scope!(|pool| {
+    ///     let block = par_batch!(pool, { u32::pow(2, 2); str::len("a") });
+    ///     assert!(!block.is_empty());
+    /// });
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.batch.is_empty()
     }
 
     /// How many calls have finished so far.
+    ///
+    /// ```
+    /// use poolscope::{par_batch, pool_scope};
+    ///
+    /// pool_scope!(|pool| {
+    ///     let block = par_batch!(pool, { u32::pow(2, 2); str::len("a") });
+    ///     block.wait();
+    ///     assert_eq!(block.completed(), block.len());
+    /// });
+    /// ```
     pub fn completed(&self) -> usize {
         self.batch.completed()
     }
 
     /// Keeps every call that has not started from starting; returns how many
     /// were cancelled. See [`Batch::cancel`].
+    ///
+    /// ```
+    /// use poolscope::{par_batch, pool_scope};
+    /// use std::sync::mpsc;
+    ///
+    /// let (go, wait) = mpsc::channel::<()>();
+    /// pool_scope!(threads = 1, |pool| {
+    ///     let busy = pool.apply_async(move || wait.recv().unwrap()); // holds the only worker
+    ///     let block = par_batch!(pool, { u32::pow(2, 2); str::len("a") });
+    ///     assert_eq!(block.cancel(), 2); // neither had started
+    ///     go.send(()).unwrap();
+    ///     assert!(busy.get().is_ok());
+    ///     assert!(block.get().unwrap_err().is_cancelled());
+    /// });
+    /// ```
     pub fn cancel(&self) -> usize {
         self.batch.cancel()
     }
 
     /// Whether [`cancel`](TupleBatch::cancel) was called (or the scope was
     /// terminated).
+    ///
+    /// ```
+    /// use poolscope::{par_batch, pool_scope};
+    ///
+    /// pool_scope!(|pool| {
+    ///     let block = par_batch!(pool, { u32::pow(2, 2); str::len("a") });
+    ///     assert!(!block.is_cancelled());
+    ///     block.cancel();
+    ///     assert!(block.is_cancelled());
+    /// });
+    /// ```
     pub fn is_cancelled(&self) -> bool {
         self.batch.is_cancelled()
     }
 
     /// The name the block's tasks carry in errors, if any.
+    ///
+    /// ```
+    /// use poolscope::{par_batch, pool_scope};
+    ///
+    /// pool_scope!(|pool| {
+    ///     let block = par_batch!(pool, name = "load page", { u32::pow(2, 2); str::len("a") });
+    ///     assert_eq!(block.name(), Some("load page"));
+    /// });
+    /// ```
     pub fn name(&self) -> Option<&str> {
         self.batch.name()
     }
@@ -159,6 +315,20 @@ impl<'scope, R: TupleResults> std::future::IntoFuture for TupleBatch<'scope, R> 
 }
 
 /// The future of an awaited [`TupleBatch`].
+///
+/// ```
+/// use poolscope::{par_batch, pool_scope, TupleFuture};
+/// use std::future::IntoFuture;
+///
+/// let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+/// let (pages, total) = pool_scope!(|pool| {
+///     let future: TupleFuture<'_, (usize, u64)> =
+///         par_batch!(pool, { str::len("three pages"); u64::pow(2, 5) }).into_future();
+///     runtime.block_on(future)
+/// })
+/// .unwrap();
+/// assert_eq!((pages, total), (11, 32));
+/// ```
 #[must_use = "futures do nothing unless awaited; the calls run either way"]
 pub struct TupleFuture<'scope, R: TupleResults> {
     batch: pool_runtime::BatchFuture<'scope, R::Slots>,
@@ -195,6 +365,25 @@ impl<R: TupleResults> fmt::Debug for TupleBatch<'_, R> {
 }
 
 /// [`TupleBatch::get_timeout`] did not return results.
+///
+/// ```
+/// use poolscope::{par_batch, pool_scope, TupleTimeoutError};
+/// use std::time::Duration;
+///
+/// fn check(x: i32) -> i32 {
+///     assert!(x >= 0, "negative input");
+///     x
+/// }
+///
+/// pool_scope!(|pool| {
+///     let block = par_batch!(pool, { check(-1); str::len("ok") });
+///     match block.get_timeout(Duration::from_secs(60)) {
+///         Ok(_) => unreachable!("the first call panicked"),
+///         Err(TupleTimeoutError::Timeout(_still_running)) => panic!("not done after a minute"),
+///         Err(TupleTimeoutError::Failed(error)) => assert_eq!(error.index(), 0),
+///     }
+/// });
+/// ```
 pub enum TupleTimeoutError<'scope, R: TupleResults> {
     /// The block was not ready in time; here is its handle back.
     Timeout(TupleBatch<'scope, R>),
@@ -234,6 +423,27 @@ mod sealed {
 
 /// A tuple that [`TupleBatch::get`] can return: implemented for tuples of 1
 /// to 12 elements, the most calls a block may hold.
+///
+/// ```
+/// use poolscope::{par_batch, pool_scope, Scope, TupleBatch, TupleResults};
+///
+/// // A helper that hands back any block's handle, whatever its tuple.
+/// fn started<'scope, R: TupleResults>(block: TupleBatch<'scope, R>) -> TupleBatch<'scope, R> {
+///     println!("{} calls started", block.len());
+///     block
+/// }
+///
+/// fn user_name(id: u32) -> String {
+///     format!("user {id}")
+/// }
+///
+/// fn profile<'s>(pool: &'s Scope<'s, '_>, id: u32) -> (String, u32) {
+///     started(par_batch!(pool, { user_name(id); u32::pow(id, 2) })).get().unwrap()
+/// }
+///
+/// let got = pool_scope!(|pool| profile(pool, 7));
+/// assert_eq!(got, ("user 7".to_string(), 49));
+/// ```
 pub trait TupleResults: sealed::Sealed + Sized {
     /// What one task of the batch returns: one of the tuple's elements,
     /// tagged with its position.

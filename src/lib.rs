@@ -20,8 +20,17 @@
 //! let lens = pool_scope!(|pool| par_batch!(pool, str::len(w) for w in &words).get());
 //! assert_eq!(lens.unwrap(), [1, 2, 3]);
 //! ```
+//!
+//! # Cargo features
+//!
+//! - `macros` (on by default): the three macros. Turn it off
+//!   (`poolscope = { version = "0.1", default-features = false }`) to use
+//!   the runtime alone, as in the first example, without building `syn`,
+//!   `quote` and `proc-macro2`.
 
 #![deny(missing_docs, missing_debug_implementations)]
+// Without the macros, the links to them in these docs have nothing to name.
+#![cfg_attr(not(feature = "macros"), allow(rustdoc::broken_intra_doc_links))]
 
 mod block;
 mod checks;
@@ -32,6 +41,7 @@ pub use block::{TupleBatch, TupleFuture, TupleResults, TupleTimeoutError};
 // name them as `SentToWorker`, not `poolscope::__private::SentToWorker`.
 #[doc(hidden)]
 pub use checks::{SentBack, SentToWorker, SharedWithWorkers, TaskArgument, TaskResult};
+#[cfg(feature = "macros")]
 pub use pool_macros::{par_batch, pool_scope, pool_task};
 pub use pool_runtime::*;
 
@@ -40,6 +50,6 @@ pub mod __private;
 
 /// README's code blocks, compiled and run as doc tests so the README cannot
 /// drift from the library.
-#[cfg(doctest)]
+#[cfg(all(doctest, feature = "macros"))]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;

@@ -1,6 +1,19 @@
 //! The macros of poolscope: `#[pool_task]`, `par_batch!` and
 //! `pool_scope!`. Use them through the `poolscope` crate, which re-exports
 //! them next to the runtime they expand to.
+//!
+//! ```
+//! use poolscope::{par_batch, pool_scope, pool_task};
+//!
+//! #[pool_task]
+//! fn word_count(text: &str) -> usize {
+//!     text.split_whitespace().count()
+//! }
+//!
+//! let pages = ["a b c", "d e"];
+//! let counts = pool_scope!(|pool| par_batch!(pool, word_count(p) for p in pages).get());
+//! assert_eq!(counts.unwrap(), [3, 2]);
+//! ```
 
 #![deny(missing_docs, missing_debug_implementations)]
 

@@ -53,16 +53,36 @@ pub struct PanicLocation {
 
 impl PanicLocation {
     /// The source file, as the compiler named it.
+    ///
+    /// ```
+    /// let pool = pool_runtime::Pool::new(1).unwrap();
+    /// let error = pool.apply(|| -> u8 { panic!("boom") }).unwrap_err();
+    /// assert_eq!(error.location().unwrap().file(), file!());
+    /// ```
     pub fn file(&self) -> &str {
         &self.file
     }
 
     /// The line, from 1.
+    ///
+    /// ```
+    /// let pool = pool_runtime::Pool::new(1).unwrap();
+    /// let error = pool.apply(|| -> u8 { panic!("boom") }).unwrap_err();
+    /// let here = line!() - 1;
+    /// assert_eq!(error.location().unwrap().line(), here);
+    /// ```
     pub fn line(&self) -> u32 {
         self.line
     }
 
     /// The column, from 1.
+    ///
+    /// ```
+    /// let pool = pool_runtime::Pool::new(1).unwrap();
+    /// let error = pool.apply(|| -> u8 { panic!("boom") }).unwrap_err();
+    /// // The column of `panic!` in the line above.
+    /// assert_eq!(error.location().unwrap().column(), 35);
+    /// ```
     pub fn column(&self) -> u32 {
         self.column
     }
@@ -75,6 +95,19 @@ impl fmt::Display for PanicLocation {
 }
 
 /// What went wrong with a task; see [`TaskError::kind`].
+///
+/// ```
+/// use pool_runtime::TaskErrorKind;
+///
+/// pool_runtime::scope(|s| {
+///     let error = s.apply_async(|| -> u8 { panic!("no space left") }).get().unwrap_err();
+///     match error.kind() {
+///         TaskErrorKind::Panicked { message } => assert_eq!(message, "no space left"),
+///         TaskErrorKind::Cancelled => println!("it never started"),
+///         other => println!("{other:?}"),
+///     }
+/// });
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum TaskErrorKind {
@@ -101,21 +134,58 @@ pub enum TaskErrorKind {
 
 impl TaskError {
     /// The task's position in its batch, counted from 0 in submission order.
+    ///
+    /// ```
+    /// pool_runtime::scope(|s| {
+    ///     let rows = ["7", "8", "nine"];
+    ///     let parsed = s.map_async(|row: &str| row.parse::<u32>().expect("a number"), rows);
+    ///     let error = parsed.get().unwrap_err();
+    ///     assert_eq!(rows[error.index()], "nine");
+    /// });
+    /// ```
     pub fn index(&self) -> usize {
         self.index
     }
 
     /// The task's name, when the batch was given one.
+    ///
+    /// ```
+    /// pool_runtime::scope(|s| {
+    ///     let check = |width: u32| assert!(width > 0, "empty image");
+    ///     let resize = s.batch().name("resize").map_async(check, [0]);
+    ///     assert_eq!(resize.get().unwrap_err().task_name(), Some("resize"));
+    /// });
+    /// ```
     pub fn task_name(&self) -> Option<&str> {
         self.name.as_deref()
     }
 
     /// What went wrong.
+    ///
+    /// ```
+    /// use pool_runtime::TaskErrorKind;
+    ///
+    /// pool_runtime::scope(|s| {
+    ///     let batch = s.map_async(|x: u32| x, 0..3);
+    ///     batch.cancel();
+    ///     if let Err(error) = batch.get() {
+    ///         assert_eq!(error.kind(), &TaskErrorKind::Cancelled);
+    ///     }
+    /// });
+    /// ```
     pub fn kind(&self) -> &TaskErrorKind {
         &self.kind
     }
 
     /// The panic message, when the task panicked.
+    ///
+    /// ```
+    /// pool_runtime::scope(|s| {
+    ///     let task = s.apply_async(|| -> u8 { panic!("disk {} is full", 2) });
+    ///     let error = task.get().unwrap_err();
+    ///     assert_eq!(error.panic_message(), Some("disk 2 is full"));
+    /// });
+    /// ```
     pub fn panic_message(&self) -> Option<&str> {
         match &self.kind {
             TaskErrorKind::Panicked { message } => Some(message),
@@ -124,17 +194,44 @@ impl TaskError {
     }
 
     /// Whether the task panicked.
+    ///
+    /// ```
+    /// pool_runtime::scope(|s| {
+    ///     let error = s.apply_async(|| -> u8 { panic!("bug") }).get().unwrap_err();
+    ///     assert!(error.is_panic() && !error.is_cancelled());
+    /// });
+    /// ```
     pub fn is_panic(&self) -> bool {
         matches!(self.kind, TaskErrorKind::Panicked { .. })
     }
 
     /// Whether the task was cancelled before it started.
+    ///
+    /// ```
+    /// pool_runtime::scope(|s| {
+    ///     let batch = s.map_async(|x: u32| x, 0..3);
+    ///     batch.cancel();
+    ///     // Either every task had already run, or the first one that had not
+    ///     // started is reported as cancelled.
+    ///     if let Err(error) = batch.get() {
+    ///         assert!(error.is_cancelled() && !error.is_panic());
+    ///     }
+    /// });
+    /// ```
     pub fn is_cancelled(&self) -> bool {
         matches!(self.kind, TaskErrorKind::Cancelled)
     }
 
     /// Where the task panicked, when it panicked and the runtime could see
     /// it (see [`PanicLocation`]).
+    ///
+    /// ```
+    /// pool_runtime::scope(|s| {
+    ///     let error = s.apply_async(|| -> u8 { panic!("bug") }).get().unwrap_err();
+    ///     let location = error.location().expect("poolscope's panic hook saw it");
+    ///     println!("the task panicked at {location}"); // file:line:column
+    /// });
+    /// ```
     pub fn location(&self) -> Option<&PanicLocation> {
         self.location.as_ref()
     }
@@ -198,6 +295,13 @@ pub enum TryGetError<E> {
 
 impl<E> TryGetError<E> {
     /// The position of the failed task in its batch.
+    ///
+    /// ```
+    /// pool_runtime::scope(|s| {
+    ///     let ports = s.map_async(|t: &str| t.parse::<u16>(), ["80", "http", "443"]);
+    ///     assert_eq!(ports.try_get().unwrap_err().index(), 1);
+    /// });
+    /// ```
     pub fn index(&self) -> usize {
         match self {
             TryGetError::Returned { index, .. } => *index,
@@ -206,6 +310,13 @@ impl<E> TryGetError<E> {
     }
 
     /// The failed task's name, when its batch has one.
+    ///
+    /// ```
+    /// pool_runtime::scope(|s| {
+    ///     let ports = s.batch().name("port").map_async(|t: &str| t.parse::<u16>(), ["http"]);
+    ///     assert_eq!(ports.try_get().unwrap_err().task_name(), Some("port"));
+    /// });
+    /// ```
     pub fn task_name(&self) -> Option<&str> {
         match self {
             TryGetError::Returned { name, .. } => name.as_deref(),
@@ -214,6 +325,15 @@ impl<E> TryGetError<E> {
     }
 
     /// The task's own error, when it returned one.
+    ///
+    /// ```
+    /// pool_runtime::scope(|s| {
+    ///     let ports = s.map_async(|t: &str| t.parse::<u16>(), ["99999"]);
+    ///     let failure = ports.try_get().unwrap_err();
+    ///     let error = failure.error().unwrap();
+    ///     assert_eq!(error.to_string(), "number too large to fit in target type");
+    /// });
+    /// ```
     pub fn error(&self) -> Option<&E> {
         match self {
             TryGetError::Returned { error, .. } => Some(error),
@@ -222,6 +342,22 @@ impl<E> TryGetError<E> {
     }
 
     /// The task's own error, or why the task produced no value.
+    ///
+    /// ```
+    /// use std::num::ParseIntError;
+    ///
+    /// fn ports(texts: &[&str]) -> Result<Vec<u16>, ParseIntError> {
+    ///     pool_runtime::scope(|s| {
+    ///         let parsed = s.map_async(|t: &&str| t.parse::<u16>(), texts);
+    ///         // The task's own error goes to the caller; a panic is re-raised.
+    ///         parsed
+    ///             .try_get()
+    ///             .map_err(|failure| failure.into_error().unwrap_or_else(|e| panic!("{e}")))
+    ///     })
+    /// }
+    /// assert!(ports(&["80", "eighty"]).is_err());
+    /// assert_eq!(ports(&["80", "8080"]).unwrap(), [80, 8080]);
+    /// ```
     pub fn into_error(self) -> Result<E, TaskError> {
         match self {
             TryGetError::Returned { error, .. } => Ok(error),
@@ -258,6 +394,19 @@ impl std::error::Error for TaskError {}
 
 /// A batch could not be submitted; returned by the `try_` forms such as
 /// [`Scope::try_map_async`](crate::Scope::try_map_async).
+///
+/// ```
+/// use pool_runtime::SubmitError;
+///
+/// pool_runtime::scope(|s| {
+///     s.close();
+///     match s.try_apply_async(|| "late work") {
+///         Ok(_) => unreachable!("the scope is closed"),
+///         Err(SubmitError::Closed) => println!("closed: submit before close()"),
+///         Err(other) => panic!("{other}"),
+///     }
+/// });
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum SubmitError {
@@ -295,6 +444,21 @@ impl std::error::Error for SubmitError {}
 /// was called where it cannot work; returned by
 /// [`Scope::try_join`](crate::Scope::try_join) and
 /// [`Pool::try_join`](crate::Pool::try_join).
+///
+/// ```
+/// use pool_runtime::JoinError;
+///
+/// pool_runtime::scope(|s| {
+///     assert_eq!(s.try_join(), Err(JoinError::StillOpen));
+///     // A task that closes its own scope and joins it would wait for itself.
+///     let inside = s.apply_async(move || {
+///         s.close();
+///         s.try_join()
+///     });
+///     assert_eq!(inside.get().unwrap(), Err(JoinError::FromOwnTask));
+///     assert_eq!(s.try_join(), Ok(()));
+/// });
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum JoinError {
@@ -329,6 +493,14 @@ impl fmt::Display for JoinError {
 /// [`Pool::terminate`](crate::Pool::terminate) was refused; returned by
 /// [`Pool::try_close`](crate::Pool::try_close) and
 /// [`Pool::try_terminate`](crate::Pool::try_terminate).
+///
+/// ```
+/// use pool_runtime::{CloseError, Pool};
+///
+/// let refused = Pool::global().try_close().unwrap_err();
+/// assert_eq!(refused, CloseError::DefaultPool);
+/// println!("{refused}"); // says to build a Pool of your own
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum CloseError {
@@ -354,6 +526,19 @@ impl std::error::Error for JoinError {}
 
 /// A pool could not be built; returned by
 /// [`PoolBuilder::build`](crate::PoolBuilder::build).
+///
+/// ```
+/// use pool_runtime::{BuildError, Pool};
+///
+/// fn start(threads: usize) -> Result<Pool, String> {
+///     Pool::new(threads).map_err(|error| match error {
+///         BuildError::ZeroThreads => "set POOL_THREADS to 1 or more".to_string(),
+///         other => other.to_string(),
+///     })
+/// }
+/// assert_eq!(start(0).unwrap_err(), "set POOL_THREADS to 1 or more");
+/// assert!(start(2).is_ok());
+/// ```
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum BuildError {

@@ -110,6 +110,16 @@ impl<'scope, T> Batch<'scope, T> {
     }
 
     /// Whether every task finished (Python's `ready()`).
+    ///
+    /// ```
+    /// pool_runtime::scope(|s| {
+    ///     let batch = s.map_async(|x: u64| x * 2, 0..1000);
+    ///     while !batch.is_ready() {
+    ///         std::thread::yield_now(); // something useful meanwhile
+    ///     }
+    ///     assert_eq!(batch.completed(), 1000);
+    /// });
+    /// ```
     pub fn is_ready(&self) -> bool {
         if self.header().pending_deadline().is_some() {
             self.inner.enforce_deadline();
@@ -121,6 +131,23 @@ impl<'scope, T> Batch<'scope, T> {
     /// succeeded, `Some(false)` if any panicked or was cancelled. Seeing
     /// `Some(false)` counts as having reported the failure, so its panic is
     /// not re-raised when the scope ends.
+    ///
+    /// ```
+    /// use std::sync::mpsc;
+    ///
+    /// pool_runtime::scope(|s| {
+    ///     let (go, wait) = mpsc::channel::<()>();
+    ///     let upload = s.apply_async(move || wait.recv().unwrap()).into_batch();
+    ///     assert_eq!(upload.successful(), None); // still running
+    ///     go.send(()).unwrap();
+    ///     upload.wait();
+    ///     assert_eq!(upload.successful(), Some(true));
+    ///
+    ///     let checked = s.map_async(|x: i32| assert!(x >= 0, "negative input"), [1, -1]);
+    ///     checked.wait();
+    ///     assert_eq!(checked.successful(), Some(false));
+    /// });
+    /// ```
     pub fn successful(&self) -> Option<bool> {
         if !self.is_ready() {
             return None;
@@ -207,6 +234,16 @@ impl<'scope, T> Batch<'scope, T> {
 
     /// Every failed task, in submission order, once the batch is ready (empty
     /// before). Counts as having reported the failures.
+    ///
+    /// ```
+    /// pool_runtime::scope(|s| {
+    ///     let rows = ["1", "x", "3", "y"];
+    ///     let imported = s.map_async(|row: &str| row.parse::<u32>().expect("not a number"), rows);
+    ///     imported.wait();
+    ///     let bad_rows: Vec<usize> = imported.failures().iter().map(|e| e.index()).collect();
+    ///     assert_eq!(bad_rows, [1, 3]);
+    /// });
+    /// ```
     pub fn failures(&self) -> Vec<TaskError> {
         if !self.is_ready() {
             return Vec::new();
@@ -223,11 +260,26 @@ impl<'scope, T> Batch<'scope, T> {
     }
 
     /// The number of tasks in the batch.
+    ///
+    /// ```
+    /// pool_runtime::scope(|s| {
+    ///     let batch = s.map_async(|page: u32| page + 1, 0..5);
+    ///     assert_eq!(batch.len(), 5);
+    /// });
+    /// ```
     pub fn len(&self) -> usize {
         self.header().len()
     }
 
     /// Whether the batch has no task (it is then ready at once).
+    ///
+    /// ```
+    /// pool_runtime::scope(|s| {
+    ///     let nothing_to_do = s.map_async(|x: u32| x, Vec::new());
+    ///     assert!(nothing_to_do.is_empty());
+    ///     assert!(nothing_to_do.is_ready());
+    /// });
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.header().len() == 0
     }
@@ -241,6 +293,18 @@ impl<'scope, T> Batch<'scope, T> {
     /// stream never shows fewer tasks done than results read. The count
     /// reaches `len()` when the batch is ready, or once a stream handed out
     /// the last result.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// pool_runtime::scope(|s| {
+    ///     let batch = s.map_async(|n: u64| (0..n).sum::<u64>(), 0..2000);
+    ///     while !batch.wait_timeout(Duration::from_millis(10)) {
+    ///         println!("{}/{} done", batch.completed(), batch.len());
+    ///     }
+    ///     assert_eq!(batch.completed(), batch.len());
+    /// });
+    /// ```
     pub fn completed(&self) -> usize {
         if self.header().pending_deadline().is_some() {
             self.inner.enforce_deadline();
@@ -257,17 +321,49 @@ impl<'scope, T> Batch<'scope, T> {
     /// task: a task a worker claimed behind one that was running is
     /// cancelled too, without being counted; once the batch is ready,
     /// [`failures`](Batch::failures) lists every cancelled task.
+    ///
+    /// ```
+    /// use std::sync::mpsc;
+    ///
+    /// let pool = pool_runtime::Pool::new(1).unwrap();
+    /// pool.scope(|s| {
+    ///     let (go, wait) = mpsc::channel::<()>();
+    ///     let busy = s.apply_async(move || wait.recv().unwrap()); // holds the only worker
+    ///     let batch = s.map_async(|x: u32| x * 2, 0..10);
+    ///     assert_eq!(batch.cancel(), 10); // none had started
+    ///     go.send(()).unwrap();
+    ///     assert!(busy.get().is_ok());
+    ///     assert!(batch.get().unwrap_err().is_cancelled());
+    /// });
+    /// ```
     pub fn cancel(&self) -> usize {
         self.inner.cancel()
     }
 
     /// Whether [`cancel`](Batch::cancel) was called on this batch (or its
     /// scope was terminated).
+    ///
+    /// ```
+    /// pool_runtime::scope(|s| {
+    ///     let batch = s.map_async(|x: u32| x, 0..4);
+    ///     assert!(!batch.is_cancelled());
+    ///     batch.cancel();
+    ///     assert!(batch.is_cancelled());
+    /// });
+    /// ```
     pub fn is_cancelled(&self) -> bool {
         self.header().cancel.cancelled.load(Ordering::Acquire)
     }
 
     /// The name given to the batch's tasks, if any.
+    ///
+    /// ```
+    /// pool_runtime::scope(|s| {
+    ///     let named = s.batch().name("thumbnails").map_async(|x: u32| x, 0..2);
+    ///     assert_eq!(named.name(), Some("thumbnails"));
+    ///     assert_eq!(s.map_async(|x: u32| x, 0..2).name(), None);
+    /// });
+    /// ```
     pub fn name(&self) -> Option<&str> {
         self.header().name.as_deref()
     }
@@ -396,6 +492,35 @@ impl<'scope, T> IntoFuture for Batch<'scope, T> {
 }
 
 /// The future of an awaited [`Batch`]; see its `IntoFuture`.
+///
+/// ```
+/// # fn block_on<F: std::future::Future>(f: F) -> F::Output {
+/// #     // A minimal executor: poolscope needs none of its own.
+/// #     use std::task::{Context, Poll, Wake, Waker};
+/// #     struct Unpark(std::thread::Thread);
+/// #     impl Wake for Unpark {
+/// #         fn wake(self: std::sync::Arc<Self>) { self.0.unpark() }
+/// #     }
+/// #     let waker = Waker::from(std::sync::Arc::new(Unpark(std::thread::current())));
+/// #     let mut f = std::pin::pin!(f);
+/// #     loop {
+/// #         match f.as_mut().poll(&mut Context::from_waker(&waker)) {
+/// #             Poll::Ready(out) => return out,
+/// #             Poll::Pending => std::thread::park(),
+/// #         }
+/// #     }
+/// # }
+/// use std::future::IntoFuture;
+/// use pool_runtime::{BatchFuture, Pool};
+///
+/// fn checksums(pool: &Pool, files: Vec<Vec<u8>>) -> BatchFuture<'static, u32> {
+///     pool.map_async(|f: Vec<u8>| f.iter().map(|&b| u32::from(b)).sum(), files).into_future()
+/// }
+///
+/// let pool = Pool::new(2).unwrap();
+/// let sums = block_on(checksums(&pool, vec![vec![1, 2], vec![3]]));
+/// assert_eq!(sums.unwrap(), [3, 3]);
+/// ```
 #[must_use = "futures do nothing unless awaited; the batch runs either way"]
 pub struct BatchFuture<'scope, T> {
     batch: Option<Batch<'scope, T>>,
@@ -504,6 +629,16 @@ impl<'scope, T> IntoIterator for Batch<'scope, T> {
 }
 
 /// The results of a batch in submission order, from [`Batch::results`].
+///
+/// ```
+/// pool_runtime::scope(|s| {
+///     let mut results = s.map_async(|x: u32| 10 / x, [5, 0, 2]).results();
+///     assert_eq!(results.next().unwrap().unwrap(), 2);
+///     assert!(results.next().unwrap().is_err()); // the division by zero panicked
+///     assert_eq!(results.next().unwrap().unwrap(), 5);
+///     assert!(results.next().is_none());
+/// });
+/// ```
 pub struct Results<'scope, T> {
     batch: Batch<'scope, T>,
     next: usize,
@@ -511,6 +646,15 @@ pub struct Results<'scope, T> {
 
 impl<'scope, T> Results<'scope, T> {
     /// The batch being read (for progress or cancel).
+    ///
+    /// ```
+    /// pool_runtime::scope(|s| {
+    ///     let mut results = s.map_async(|x: u64| x * x, 0..100).results();
+    ///     assert_eq!(results.next().unwrap().unwrap(), 0);
+    ///     let progress = results.batch();
+    ///     assert!(progress.completed() >= 1 && progress.len() == 100);
+    /// });
+    /// ```
     pub fn batch(&self) -> &Batch<'scope, T> {
         &self.batch
     }
@@ -534,6 +678,30 @@ impl<T> Results<'_, T> {
     /// This is the `poll_next` of an async stream, for adapters (a
     /// `futures::Stream` wrapper is a few lines); most code calls
     /// [`next_async`](Results::next_async).
+    ///
+    /// ```
+    /// # fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    /// #     // A minimal executor: poolscope needs none of its own.
+    /// #     use std::task::{Context, Poll, Wake, Waker};
+    /// #     struct Unpark(std::thread::Thread);
+    /// #     impl Wake for Unpark {
+    /// #         fn wake(self: std::sync::Arc<Self>) { self.0.unpark() }
+    /// #     }
+    /// #     let waker = Waker::from(std::sync::Arc::new(Unpark(std::thread::current())));
+    /// #     let mut f = std::pin::pin!(f);
+    /// #     loop {
+    /// #         match f.as_mut().poll(&mut Context::from_waker(&waker)) {
+    /// #             Poll::Ready(out) => return out,
+    /// #             Poll::Pending => std::thread::park(),
+    /// #         }
+    /// #     }
+    /// # }
+    /// let pool = pool_runtime::Pool::new(2).unwrap();
+    /// let mut results = pool.map_async(|x: u32| x + 1, 0..3).results();
+    /// // What a `futures::Stream` adapter's `poll_next` forwards to:
+    /// let first = block_on(std::future::poll_fn(|cx| results.poll_next(cx)));
+    /// assert_eq!(first.unwrap().unwrap(), 1);
+    /// ```
     pub fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<T, TaskError>>> {
         if self.next >= self.batch.len() {
             return Poll::Ready(None);
@@ -547,6 +715,35 @@ impl<T> Results<'_, T> {
 
     /// The next result in submission order, awaited (the async form of
     /// `next()`: the executor's thread is never blocked).
+    ///
+    /// ```
+    /// # fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    /// #     // A minimal executor: poolscope needs none of its own.
+    /// #     use std::task::{Context, Poll, Wake, Waker};
+    /// #     struct Unpark(std::thread::Thread);
+    /// #     impl Wake for Unpark {
+    /// #         fn wake(self: std::sync::Arc<Self>) { self.0.unpark() }
+    /// #     }
+    /// #     let waker = Waker::from(std::sync::Arc::new(Unpark(std::thread::current())));
+    /// #     let mut f = std::pin::pin!(f);
+    /// #     loop {
+    /// #         match f.as_mut().poll(&mut Context::from_waker(&waker)) {
+    /// #             Poll::Ready(out) => return out,
+    /// #             Poll::Pending => std::thread::park(),
+    /// #         }
+    /// #     }
+    /// # }
+    /// let pool = pool_runtime::Pool::new(2).unwrap();
+    /// let mut results = pool.map_async(|x: u32| x * 3, 0..3).results();
+    /// let tripled = block_on(async {
+    ///     let mut all = Vec::new();
+    ///     while let Some(result) = results.next_async().await {
+    ///         all.push(result.unwrap());
+    ///     }
+    ///     all
+    /// });
+    /// assert_eq!(tripled, [0, 3, 6]);
+    /// ```
     pub async fn next_async(&mut self) -> Option<Result<T, TaskError>> {
         std::future::poll_fn(|cx| self.poll_next(cx)).await
     }
@@ -582,6 +779,18 @@ impl<T> fmt::Debug for Results<'_, T> {
 
 /// The results of a batch in completion order, with their indices, from
 /// [`Batch::as_completed`].
+///
+/// ```
+/// pool_runtime::scope(|s| {
+///     let mut finished: Vec<(usize, u32)> = s
+///         .map_async(|x: u32| x * 2, 0..4)
+///         .as_completed()
+///         .map(|(index, result)| (index, result.unwrap()))
+///         .collect();
+///     finished.sort();
+///     assert_eq!(finished, [(0, 0), (1, 2), (2, 4), (3, 6)]);
+/// });
+/// ```
 pub struct AsCompleted<'scope, T> {
     batch: Batch<'scope, T>,
     seen: Vec<bool>,
@@ -591,6 +800,16 @@ pub struct AsCompleted<'scope, T> {
 
 impl<'scope, T> AsCompleted<'scope, T> {
     /// The batch being read (for progress or cancel).
+    ///
+    /// ```
+    /// pool_runtime::scope(|s| {
+    ///     // Ask eight mirrors; the first answer is enough.
+    ///     let mut answers = s.map_async(|mirror: u32| mirror * 100, 0..8).as_completed();
+    ///     let (mirror, answer) = answers.next().unwrap();
+    ///     answers.batch().cancel();
+    ///     assert_eq!(answer.unwrap(), mirror as u32 * 100);
+    /// });
+    /// ```
     pub fn batch(&self) -> &Batch<'scope, T> {
         &self.batch
     }
@@ -630,6 +849,29 @@ impl<'scope, T> AsCompleted<'scope, T> {
     /// The next finished result, with its index; otherwise `cx`'s waker is
     /// woken when a task of the batch completes. `Ready(None)` at the end.
     /// See [`Results::poll_next`].
+    ///
+    /// ```
+    /// # fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    /// #     // A minimal executor: poolscope needs none of its own.
+    /// #     use std::task::{Context, Poll, Wake, Waker};
+    /// #     struct Unpark(std::thread::Thread);
+    /// #     impl Wake for Unpark {
+    /// #         fn wake(self: std::sync::Arc<Self>) { self.0.unpark() }
+    /// #     }
+    /// #     let waker = Waker::from(std::sync::Arc::new(Unpark(std::thread::current())));
+    /// #     let mut f = std::pin::pin!(f);
+    /// #     loop {
+    /// #         match f.as_mut().poll(&mut Context::from_waker(&waker)) {
+    /// #             Poll::Ready(out) => return out,
+    /// #             Poll::Pending => std::thread::park(),
+    /// #         }
+    /// #     }
+    /// # }
+    /// let pool = pool_runtime::Pool::new(2).unwrap();
+    /// let mut finished = pool.map_async(|x: u32| x + 1, [7]).as_completed();
+    /// let next = block_on(std::future::poll_fn(|cx| finished.poll_next(cx)));
+    /// assert_eq!(next.map(|(index, result)| (index, result.unwrap())), Some((0, 8)));
+    /// ```
     pub fn poll_next(
         &mut self,
         cx: &mut Context<'_>,
@@ -652,6 +894,35 @@ impl<'scope, T> AsCompleted<'scope, T> {
     }
 
     /// The next result in completion order, awaited.
+    ///
+    /// ```
+    /// # fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    /// #     // A minimal executor: poolscope needs none of its own.
+    /// #     use std::task::{Context, Poll, Wake, Waker};
+    /// #     struct Unpark(std::thread::Thread);
+    /// #     impl Wake for Unpark {
+    /// #         fn wake(self: std::sync::Arc<Self>) { self.0.unpark() }
+    /// #     }
+    /// #     let waker = Waker::from(std::sync::Arc::new(Unpark(std::thread::current())));
+    /// #     let mut f = std::pin::pin!(f);
+    /// #     loop {
+    /// #         match f.as_mut().poll(&mut Context::from_waker(&waker)) {
+    /// #             Poll::Ready(out) => return out,
+    /// #             Poll::Pending => std::thread::park(),
+    /// #         }
+    /// #     }
+    /// # }
+    /// let pool = pool_runtime::Pool::new(2).unwrap();
+    /// let mut finished = pool.map_async(|x: u32| x * 2, 0..3).as_completed();
+    /// let total = block_on(async {
+    ///     let mut total = 0;
+    ///     while let Some((_index, result)) = finished.next_async().await {
+    ///         total += result.unwrap();
+    ///     }
+    ///     total
+    /// });
+    /// assert_eq!(total, 6);
+    /// ```
     pub async fn next_async(&mut self) -> Option<(usize, Result<T, TaskError>)> {
         std::future::poll_fn(|cx| self.poll_next(cx)).await
     }
@@ -720,6 +991,20 @@ impl<T> fmt::Debug for Batch<'_, T> {
 }
 
 /// [`Batch::get_timeout`] did not return results.
+///
+/// ```
+/// use std::time::Duration;
+/// use pool_runtime::GetTimeoutError;
+///
+/// pool_runtime::scope(|s| {
+///     let batch = s.map_async(|x: u32| assert!(x != 1, "bad input"), 0..2);
+///     match batch.get_timeout(Duration::from_secs(60)) {
+///         Ok(_) => unreachable!("task 1 panicked"),
+///         Err(GetTimeoutError::Timeout(_still_running)) => panic!("not done after a minute"),
+///         Err(GetTimeoutError::Failed(error)) => assert_eq!(error.index(), 1),
+///     }
+/// });
+/// ```
 pub enum GetTimeoutError<'scope, T> {
     /// The batch was not ready in time; here it is back, to wait again,
     /// cancel, or drop.
@@ -774,44 +1059,128 @@ impl<'scope, T> Task<'scope, T> {
     }
 
     /// Waits until the task finished. See [`Batch::wait`].
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicBool, Ordering};
+    ///
+    /// let saved = AtomicBool::new(false);
+    /// pool_runtime::scope(|s| {
+    ///     let task = s.apply_async(|| saved.store(true, Ordering::SeqCst));
+    ///     task.wait();
+    ///     assert!(saved.load(Ordering::SeqCst));
+    /// });
+    /// ```
     pub fn wait(&self) {
         self.batch.wait()
     }
 
     /// Waits at most `timeout`; returns whether the task finished. See
     /// [`Batch::wait_timeout`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// pool_runtime::scope(|s| {
+    ///     let task = s.apply_async(|| "ab".repeat(2));
+    ///     assert!(task.wait_timeout(Duration::from_secs(60)));
+    ///     assert_eq!(task.get().unwrap(), "abab");
+    /// });
+    /// ```
     pub fn wait_timeout(&self, timeout: Duration) -> bool {
         self.batch.wait_timeout(timeout)
     }
 
     /// Whether the task finished.
+    ///
+    /// ```
+    /// use std::sync::mpsc;
+    ///
+    /// pool_runtime::scope(|s| {
+    ///     let (go, wait) = mpsc::channel::<()>();
+    ///     let task = s.apply_async(move || wait.recv().unwrap());
+    ///     assert!(!task.is_ready());
+    ///     go.send(()).unwrap();
+    ///     task.wait();
+    ///     assert!(task.is_ready());
+    /// });
+    /// ```
     pub fn is_ready(&self) -> bool {
         self.batch.is_ready()
     }
 
     /// `None` while running; then whether the task succeeded.
+    ///
+    /// ```
+    /// pool_runtime::scope(|s| {
+    ///     let task = s.apply_async(|| -> u8 { panic!("disk full") });
+    ///     task.wait();
+    ///     assert_eq!(task.successful(), Some(false));
+    /// });
+    /// ```
     pub fn successful(&self) -> Option<bool> {
         self.batch.successful()
     }
 
     /// Waits and returns the task's result, or why it has none.
+    ///
+    /// ```
+    /// pool_runtime::scope(|s| {
+    ///     let parsed = s.apply_async(|| "42".parse::<u32>());
+    ///     assert_eq!(parsed.get().unwrap(), Ok(42));
+    ///
+    ///     let crashed = s.apply_async(|| -> u32 { panic!("out of memory") });
+    ///     assert_eq!(crashed.get().unwrap_err().panic_message(), Some("out of memory"));
+    /// });
+    /// ```
     pub fn get(self) -> Result<T, TaskError> {
         let mut results = self.batch.get()?;
         Ok(results.pop().expect("a task handle holds exactly one task"))
     }
 
     /// Like [`get`](Task::get), giving up after `timeout`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// pool_runtime::scope(|s| {
+    ///     let task = s.apply_async(|| 2 + 2);
+    ///     assert_eq!(task.get_timeout(Duration::from_secs(60)).unwrap(), 4);
+    /// });
+    /// ```
     pub fn get_timeout(self, timeout: Duration) -> Result<T, GetTimeoutError<'scope, T>> {
         let mut results = self.batch.get_timeout(timeout)?;
         Ok(results.pop().expect("a task handle holds exactly one task"))
     }
 
     /// Keeps the task from starting if it has not; returns whether it did.
+    ///
+    /// ```
+    /// use std::sync::mpsc;
+    ///
+    /// let pool = pool_runtime::Pool::new(1).unwrap();
+    /// pool.scope(|s| {
+    ///     let (go, wait) = mpsc::channel::<()>();
+    ///     let busy = s.apply_async(move || wait.recv().unwrap()); // holds the only worker
+    ///     let later = s.apply_async(|| "never runs");
+    ///     assert!(later.cancel());
+    ///     go.send(()).unwrap();
+    ///     assert!(busy.get().is_ok());
+    ///     assert!(later.get().unwrap_err().is_cancelled());
+    /// });
+    /// ```
     pub fn cancel(&self) -> bool {
         self.batch.cancel() == 1
     }
 
     /// The underlying one-task batch.
+    ///
+    /// ```
+    /// pool_runtime::scope(|s| {
+    ///     let batch = s.apply_async(|| 5).into_batch();
+    ///     assert_eq!(batch.len(), 1);
+    ///     assert_eq!(batch.get().unwrap(), [5]);
+    /// });
+    /// ```
     pub fn into_batch(self) -> Batch<'scope, T> {
         self.batch
     }
@@ -853,6 +1222,34 @@ impl<'scope, T> IntoFuture for Task<'scope, T> {
 }
 
 /// The future of an awaited [`Task`]; see its `IntoFuture`.
+///
+/// ```
+/// # fn block_on<F: std::future::Future>(f: F) -> F::Output {
+/// #     // A minimal executor: poolscope needs none of its own.
+/// #     use std::task::{Context, Poll, Wake, Waker};
+/// #     struct Unpark(std::thread::Thread);
+/// #     impl Wake for Unpark {
+/// #         fn wake(self: std::sync::Arc<Self>) { self.0.unpark() }
+/// #     }
+/// #     let waker = Waker::from(std::sync::Arc::new(Unpark(std::thread::current())));
+/// #     let mut f = std::pin::pin!(f);
+/// #     loop {
+/// #         match f.as_mut().poll(&mut Context::from_waker(&waker)) {
+/// #             Poll::Ready(out) => return out,
+/// #             Poll::Pending => std::thread::park(),
+/// #         }
+/// #     }
+/// # }
+/// use std::future::IntoFuture;
+/// use pool_runtime::{Pool, TaskFuture};
+///
+/// fn word_count(pool: &Pool, text: String) -> TaskFuture<'static, usize> {
+///     pool.apply_async(move || text.split_whitespace().count()).into_future()
+/// }
+///
+/// let pool = Pool::new(1).unwrap();
+/// assert_eq!(block_on(word_count(&pool, "to be or not".into())).unwrap(), 4);
+/// ```
 #[must_use = "futures do nothing unless awaited; the task runs either way"]
 pub struct TaskFuture<'scope, T> {
     batch: BatchFuture<'scope, T>,

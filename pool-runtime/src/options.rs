@@ -13,14 +13,63 @@ use crate::primitive::Instant;
 ///
 /// Implemented by [`NoCallback`] and by the [`OnComplete`] wrapper of a
 /// closure `Fn(usize, Result<&T, &TaskError>)`.
+///
+/// A bound for helpers that take a [`BatchBuilder`](crate::BatchBuilder)
+/// with or without a callback:
+///
+/// ```
+/// use pool_runtime::{Batch, BatchBuilder, CompletionCallback};
+///
+/// fn checksums<'scope, C>(
+///     builder: BatchBuilder<'scope, '_, C>,
+///     files: &'scope [Vec<u8>],
+/// ) -> Batch<'scope, u32>
+/// where
+///     C: CompletionCallback<u32> + 'scope,
+/// {
+///     builder.map_async(|f: &Vec<u8>| f.iter().map(|&b| u32::from(b)).sum(), files)
+/// }
+///
+/// let files = vec![vec![1, 2], vec![3]];
+/// pool_runtime::scope(|s| {
+///     assert_eq!(checksums(s.batch(), &files).get().unwrap(), [3, 3]);
+///     let logged = s.batch().on_complete(|i, _: Result<&u32, _>| println!("file {i} done"));
+///     assert_eq!(checksums(logged, &files).get().unwrap(), [3, 3]);
+/// });
+/// ```
 pub trait CompletionCallback<T>: Send + Sync {
     /// Whether there is anything to call.
+    ///
+    /// ```
+    /// use pool_runtime::{CompletionCallback, NoCallback};
+    ///
+    /// assert!(!<NoCallback as CompletionCallback<u32>>::PRESENT);
+    /// ```
     const PRESENT: bool;
     /// Called with the task's index and outcome.
+    ///
+    /// ```
+    /// use pool_runtime::{CompletionCallback, NoCallback};
+    ///
+    /// fn report<C: CompletionCallback<u32>>(callback: &C, index: usize, value: u32) {
+    ///     callback.call(index, Ok(&value));
+    /// }
+    /// report(&NoCallback, 0, 42); // does nothing
+    /// ```
     fn call(&self, index: usize, outcome: Result<&T, &TaskError>);
 }
 
 /// No completion callback (the default).
+///
+/// ```
+/// use pool_runtime::{BatchBuilder, NoCallback};
+///
+/// pool_runtime::scope(|s| {
+///     // A builder without a callback; what `s.batch()` gives.
+///     let builder: BatchBuilder<'_, '_, NoCallback> = s.batch().name("plain");
+///     assert_eq!(builder.map_async(|x: u8| x, [1]).get().unwrap(), [1]);
+/// });
+/// ```
 #[derive(Debug, Clone, Copy, Default)]
 pub struct NoCallback;
 
@@ -31,6 +80,16 @@ impl<T> CompletionCallback<T> for NoCallback {
 
 /// A completion callback closure; see
 /// [`BatchBuilder::on_complete`](crate::BatchBuilder::on_complete).
+///
+/// ```
+/// use pool_runtime::{BatchBuilder, OnComplete};
+///
+/// pool_runtime::scope(|s| {
+///     let builder: BatchBuilder<'_, '_, OnComplete<u8, _>> =
+///         s.batch().on_complete(|index, _outcome| println!("task {index} finished"));
+///     assert_eq!(builder.map_async(|x: u8| x + 1, [1, 2]).get().unwrap(), [2, 3]);
+/// });
+/// ```
 pub struct OnComplete<T, F> {
     callback: F,
     _result: PhantomData<fn(&T)>,

@@ -33,6 +33,13 @@ use crate::worker::{self, WorkerThread};
 pub const DEFAULT_MAX_BLOCKING_THREADS: usize = 128;
 
 /// How long a blocking-lane thread stays idle before it retires, by default.
+///
+/// ```
+/// use pool_runtime::{Pool, DEFAULT_BLOCKING_IDLE_TIMEOUT};
+///
+/// // Bursty I/O: keep idle blocking threads around six times longer.
+/// let pool = Pool::builder().blocking_idle_timeout(DEFAULT_BLOCKING_IDLE_TIMEOUT * 6).build().unwrap();
+/// ```
 pub const DEFAULT_BLOCKING_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A pool of worker threads: a fixed set of CPU workers, one per core by
@@ -94,6 +101,11 @@ impl Pool {
     }
 
     /// Starts building a pool.
+    ///
+    /// ```
+    /// let pool = pool_runtime::Pool::builder().threads(2).thread_name("thumbnails").build().unwrap();
+    /// assert_eq!(pool.threads(), 2);
+    /// ```
     pub fn builder() -> PoolBuilder {
         PoolBuilder::default()
     }
@@ -158,6 +170,14 @@ impl Pool {
 
     /// The number of CPU threads: its workers, plus the waiting caller
     /// with [`caller_helps`](PoolBuilder::caller_helps).
+    ///
+    /// ```
+    /// let pool = pool_runtime::Pool::new(3).unwrap();
+    /// assert_eq!(pool.threads(), 3);
+    /// // The default pool has one per core.
+    /// let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    /// assert_eq!(pool_runtime::Pool::global().threads(), cores);
+    /// ```
     pub fn threads(&self) -> usize {
         self.registry.parallelism()
     }
@@ -165,6 +185,22 @@ impl Pool {
     /// Why the pool is broken, if it is (a blocking-lane thread could not be
     /// started, or its start hook panicked). A broken pool refuses every
     /// submission and fails the tasks it had queued.
+    ///
+    /// ```
+    /// use pool_runtime::Pool;
+    ///
+    /// // The start hook fails on every thread after the first CPU worker, so the
+    /// // first blocking-lane thread breaks the pool.
+    /// let pool = Pool::builder()
+    ///     .threads(1)
+    ///     .on_thread_start(|i| assert!(i == 0, "no database connection for thread {i}"))
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!(pool.broken_reason(), None);
+    /// let downloads = pool.batch().blocking(true).map_async(|page: u32| page, 0..3);
+    /// assert!(downloads.get().is_err());
+    /// assert!(pool.broken_reason().unwrap().contains("no database connection"));
+    /// ```
     pub fn broken_reason(&self) -> Option<String> {
         self.registry.broken_reason()
     }
@@ -242,6 +278,13 @@ impl Pool {
 
     /// Submits one task of owned work per item (Python's `map_async`).
     ///
+    /// ```
+    /// let pool = pool_runtime::Pool::new(2).unwrap();
+    /// let urls = vec!["a.example/x".to_string(), "b.example/y".to_string()];
+    /// let hosts = pool.map_async(|url: String| url.split('/').next().unwrap().to_string(), urls);
+    /// assert_eq!(hosts.get().unwrap(), ["a.example", "b.example"]);
+    /// ```
+    ///
     /// # Panics
     ///
     /// As [`apply_async`](Pool::apply_async); see
@@ -258,6 +301,15 @@ impl Pool {
     }
 
     /// Submits one task of owned work per item, or says why it cannot.
+    ///
+    /// ```
+    /// use pool_runtime::{Pool, SubmitError};
+    ///
+    /// let pool = Pool::new(1).unwrap();
+    /// pool.close();
+    /// let refused = pool.try_map_async(|x: u32| x * 2, 0..4).unwrap_err();
+    /// assert_eq!(refused, SubmitError::Closed);
+    /// ```
     pub fn try_map_async<F, I, T>(
         &self,
         task: F,
@@ -317,6 +369,16 @@ impl Pool {
     /// Streams `(index, task(item))` in completion order (Python's
     /// `imap_unordered`), as owned work; see
     /// [`BatchBuilder::imap_unordered`].
+    ///
+    /// ```
+    /// let pool = pool_runtime::Pool::new(2).unwrap();
+    /// let mut sizes: Vec<(usize, usize)> = pool
+    ///     .imap_unordered(|name: &'static str| name.len(), ["a.txt", "bb.txt"])
+    ///     .map(|(index, size)| (index, size.unwrap()))
+    ///     .collect();
+    /// sizes.sort();
+    /// assert_eq!(sizes, [(0, 5), (1, 6)]);
+    /// ```
     pub fn imap_unordered<F, I, T>(
         &self,
         task: F,
@@ -332,6 +394,12 @@ impl Pool {
     }
 
     /// Runs one task of owned work and waits for it (Python's `apply`).
+    ///
+    /// ```
+    /// let pool = pool_runtime::Pool::new(1).unwrap();
+    /// let answer = pool.apply(|| 6 * 7).unwrap();
+    /// assert_eq!(answer, 42);
+    /// ```
     #[track_caller]
     pub fn apply<F, T>(&self, task: F) -> Result<T, TaskError>
     where
@@ -362,6 +430,15 @@ impl Pool {
 
     /// Runs one task of owned work per tuple of arguments and waits
     /// (Python's `starmap`).
+    ///
+    /// ```
+    /// fn area(width: u32, height: u32) -> u32 {
+    ///     width * height
+    /// }
+    ///
+    /// let pool = pool_runtime::Pool::new(2).unwrap();
+    /// assert_eq!(pool.starmap(area, [(2, 3), (4, 5)]).unwrap(), [6, 20]);
+    /// ```
     #[track_caller]
     pub fn starmap<F, I, T>(&self, task: F, items: I) -> Result<Vec<T>, TaskError>
     where
@@ -376,6 +453,15 @@ impl Pool {
     /// Refuses every later submission of owned work; what was submitted
     /// still runs. Idempotent. Scopes opened on the pool are not affected:
     /// they keep accepting work until they end.
+    ///
+    /// ```
+    /// let pool = pool_runtime::Pool::new(2).unwrap();
+    /// let queued = pool.map_async(|x: u32| x + 1, 0..4);
+    /// pool.close();
+    /// // What was submitted still runs; new work is refused.
+    /// assert_eq!(queued.get().unwrap(), [1, 2, 3, 4]);
+    /// assert!(pool.try_apply_async(|| 0).is_err());
+    /// ```
     ///
     /// # Panics
     ///
@@ -409,6 +495,13 @@ impl Pool {
 
     /// Whether [`close`](Pool::close) or [`terminate`](Pool::terminate) was
     /// called.
+    ///
+    /// ```
+    /// let pool = pool_runtime::Pool::new(1).unwrap();
+    /// assert!(!pool.is_closed());
+    /// pool.close();
+    /// assert!(pool.is_closed());
+    /// ```
     pub fn is_closed(&self) -> bool {
         self.owned.is_closed()
     }
@@ -488,6 +581,25 @@ impl Pool {
     /// [`TaskErrorKind::Cancelled`](crate::TaskErrorKind::Cancelled));
     /// running tasks finish. Scopes opened on the pool are not affected.
     ///
+    /// ```
+    /// use std::sync::mpsc;
+    ///
+    /// let pool = pool_runtime::Pool::new(1).unwrap();
+    /// let (started, has_started) = mpsc::channel();
+    /// let (release, wait) = mpsc::channel::<()>();
+    /// let running = pool.apply_async(move || {
+    ///     started.send(()).unwrap();
+    ///     wait.recv().unwrap();
+    ///     "finished"
+    /// });
+    /// has_started.recv().unwrap();
+    /// let queued = pool.map_async(|x: u32| x, 0..3); // behind the running task
+    /// pool.terminate();
+    /// release.send(()).unwrap();
+    /// assert_eq!(running.get().unwrap(), "finished");
+    /// assert!(queued.get().unwrap_err().is_cancelled());
+    /// ```
+    ///
     /// # Panics
     ///
     /// On the default pool; see [`try_terminate`](Pool::try_terminate).
@@ -500,6 +612,13 @@ impl Pool {
 
     /// [`terminate`](Pool::terminate), returning the default pool's refusal
     /// as an error instead of panicking.
+    ///
+    /// ```
+    /// use pool_runtime::{CloseError, Pool};
+    ///
+    /// assert_eq!(Pool::global().try_terminate(), Err(CloseError::DefaultPool));
+    /// assert_eq!(Pool::new(1).unwrap().try_terminate(), Ok(()));
+    /// ```
     pub fn try_terminate(&self) -> Result<(), CloseError> {
         if self.is_default {
             return Err(CloseError::DefaultPool);
@@ -525,6 +644,20 @@ impl Drop for Pool {
     /// itself: it closes, its remaining tasks still run, and the last of
     /// them lets the threads go; a panic nobody reported is then written to
     /// standard error.
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use std::sync::Arc;
+    ///
+    /// let written = Arc::new(AtomicUsize::new(0));
+    /// {
+    ///     let pool = pool_runtime::Pool::new(2).unwrap();
+    ///     let counter = written.clone();
+    ///     let _ = pool.map_async(move |_: u32| counter.fetch_add(1, Ordering::SeqCst), 0..10);
+    ///     // The handle is dropped, and then the pool: the drop waits for the work.
+    /// }
+    /// assert_eq!(written.load(Ordering::SeqCst), 10);
+    /// ```
     fn drop(&mut self) {
         if self.is_default {
             return;
@@ -630,6 +763,19 @@ where
 }
 
 /// Settings for a new [`Pool`], from [`Pool::builder`].
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let pool = pool_runtime::Pool::builder()
+///     .threads(2)
+///     .thread_name("encoder")
+///     .max_blocking_threads(16)
+///     .blocking_idle_timeout(Duration::from_secs(1))
+///     .build()
+///     .unwrap();
+/// assert_eq!(pool.threads(), 2);
+/// ```
 #[must_use = "a builder does nothing until build() is called"]
 pub struct PoolBuilder {
     threads: Option<usize>,
@@ -660,18 +806,38 @@ impl Default for PoolBuilder {
 impl PoolBuilder {
     /// The number of CPU worker threads (default: available parallelism).
     /// Zero is an error at [`build`](PoolBuilder::build).
+    ///
+    /// ```
+    /// let pool = pool_runtime::Pool::builder().threads(4).build().unwrap();
+    /// assert_eq!(pool.threads(), 4);
+    /// ```
     pub fn threads(mut self, threads: usize) -> Self {
         self.threads = Some(threads);
         self
     }
 
     /// Names threads `{prefix}-{index}` (default prefix: `poolscope`).
+    ///
+    /// ```
+    /// let pool = pool_runtime::Pool::builder().threads(1).thread_name("resize").build().unwrap();
+    /// let name = pool.apply(|| std::thread::current().name().map(str::to_string)).unwrap();
+    /// assert_eq!(name.as_deref(), Some("resize-0"));
+    /// ```
     pub fn thread_name(mut self, prefix: impl Into<String>) -> Self {
         self.thread_name = Some(prefix.into());
         self
     }
 
     /// The stack size of every worker thread, in bytes.
+    ///
+    /// ```
+    /// // Deeply recursive tasks (a parser, a tree walk) want a bigger stack.
+    /// let pool = pool_runtime::Pool::builder().stack_size(16 << 20).build().unwrap();
+    /// fn depth(n: u32) -> u32 {
+    ///     if n == 0 { 0 } else { 1 + depth(n - 1) }
+    /// }
+    /// assert_eq!(pool.apply(|| depth(10_000)).unwrap(), 10_000);
+    /// ```
     pub fn stack_size(mut self, bytes: usize) -> Self {
         self.stack_size = Some(bytes);
         self
@@ -698,6 +864,23 @@ impl PoolBuilder {
     }
 
     /// Runs `hook(thread_index)` on each worker thread as it exits.
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use std::sync::Arc;
+    ///
+    /// let exited = Arc::new(AtomicUsize::new(0));
+    /// let counter = exited.clone();
+    /// let pool = pool_runtime::Pool::builder()
+    ///     .threads(2)
+    ///     .on_thread_exit(move |_index| {
+    ///         counter.fetch_add(1, Ordering::SeqCst);
+    ///     })
+    ///     .build()
+    ///     .unwrap();
+    /// drop(pool); // stops the threads and waits for them
+    /// assert_eq!(exited.load(Ordering::SeqCst), 2);
+    /// ```
     pub fn on_thread_exit(mut self, hook: impl Fn(usize) + Send + Sync + 'static) -> Self {
         self.on_exit = Some(Arc::new(hook));
         self
@@ -705,6 +888,13 @@ impl PoolBuilder {
 
     /// The most threads the blocking lane may run at once (default
     /// [`DEFAULT_MAX_BLOCKING_THREADS`]); further blocking tasks queue.
+    ///
+    /// ```
+    /// // At most four downloads at once, however many are queued.
+    /// let pool = pool_runtime::Pool::builder().threads(1).max_blocking_threads(4).build().unwrap();
+    /// let pages = pool.batch().blocking(true).map_async(|page: u32| page * 10, 0..8);
+    /// assert_eq!(pages.get().unwrap()[7], 70);
+    /// ```
     pub fn max_blocking_threads(mut self, max: usize) -> Self {
         self.max_blocking_threads = max.max(1);
         self
@@ -712,6 +902,16 @@ impl PoolBuilder {
 
     /// How long an idle blocking-lane thread waits for work before it exits
     /// (default [`DEFAULT_BLOCKING_IDLE_TIMEOUT`]).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// // Let idle I/O threads go after half a second instead of ten.
+    /// let pool = pool_runtime::Pool::builder()
+    ///     .blocking_idle_timeout(Duration::from_millis(500))
+    ///     .build()
+    ///     .unwrap();
+    /// ```
     pub fn blocking_idle_timeout(mut self, timeout: Duration) -> Self {
         self.blocking_idle_timeout = timeout;
         self
@@ -744,6 +944,14 @@ impl PoolBuilder {
     }
 
     /// Starts the CPU workers, runs their start hooks, and returns the pool.
+    ///
+    /// ```
+    /// use pool_runtime::{BuildError, Pool};
+    ///
+    /// let pool = Pool::builder().threads(2).build().unwrap();
+    /// assert_eq!(pool.threads(), 2);
+    /// assert!(matches!(Pool::builder().threads(0).build(), Err(BuildError::ZeroThreads)));
+    /// ```
     ///
     /// # Errors
     ///

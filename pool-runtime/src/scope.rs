@@ -139,6 +139,36 @@ impl<'scope, 'env> Scope<'scope, 'env> {
 
     /// Submits one task (Python's `apply_async`).
     ///
+    /// ```
+    /// let config = String::from("threads = 4");
+    /// let parsed = pool_runtime::scope(|s| {
+    ///     let task = s.apply_async(|| config.split(" = ").count()); // borrows `config`
+    ///     task.get()
+    /// });
+    /// assert_eq!(parsed.unwrap(), 2);
+    /// ```
+    ///
+    /// A task may submit more tasks and return without waiting for them (a
+    /// spawn tree, as with `rayon::scope` and `spawn`); the scope ends when the
+    /// last one has finished:
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use pool_runtime::Scope;
+    ///
+    /// fn visit<'s>(s: &'s Scope<'s, '_>, depth: u32, visited: &'s AtomicUsize) {
+    ///     visited.fetch_add(1, Ordering::Relaxed);
+    ///     if depth > 0 {
+    ///         let _ = s.apply_async(move || visit(s, depth - 1, visited));
+    ///         let _ = s.apply_async(move || visit(s, depth - 1, visited));
+    ///     }
+    /// }
+    ///
+    /// let visited = AtomicUsize::new(0);
+    /// pool_runtime::scope(|s| visit(s, 4, &visited));
+    /// assert_eq!(visited.load(Ordering::Relaxed), 31);
+    /// ```
+    ///
     /// # Panics
     ///
     /// If the scope is closed or terminated, or the pool is broken; see
@@ -153,6 +183,16 @@ impl<'scope, 'env> Scope<'scope, 'env> {
     }
 
     /// Submits one task, or says why it cannot.
+    ///
+    /// ```
+    /// use pool_runtime::SubmitError;
+    ///
+    /// pool_runtime::scope(|s| {
+    ///     assert_eq!(s.try_apply_async(|| 1 + 1).unwrap().get().unwrap(), 2);
+    ///     s.close();
+    ///     assert_eq!(s.try_apply_async(|| 1 + 1).unwrap_err(), SubmitError::Closed);
+    /// });
+    /// ```
     pub fn try_apply_async<F, T>(&'scope self, task: F) -> Result<Task<'scope, T>, SubmitError>
     where
         F: FnOnce() -> T + Send + 'scope,
@@ -166,6 +206,18 @@ impl<'scope, 'env> Scope<'scope, 'env> {
     /// except a range of integers (`0..n` of `usize`, `u64`, `u32`, `i64`
     /// or `i32`), whose tasks compute their inputs themselves: a batch of
     /// ten million tasks over `0..10_000_000` allocates no input vector.
+    ///
+    /// ```
+    /// fn word_count(text: &str) -> usize {
+    ///     text.split_whitespace().count()
+    /// }
+    ///
+    /// let documents = vec!["one two".to_string(), "three".to_string()];
+    /// pool_runtime::scope(|s| {
+    ///     let counts = s.map_async(|doc: &String| word_count(doc), &documents);
+    ///     assert_eq!(counts.get().unwrap(), [2, 1]);
+    /// });
+    /// ```
     ///
     /// # Panics
     ///
@@ -231,6 +283,12 @@ impl<'scope, 'env> Scope<'scope, 'env> {
     }
 
     /// Runs one task on the pool and waits for it (Python's `apply`).
+    ///
+    /// ```
+    /// let numbers = [4, 8, 15, 16, 23, 42];
+    /// let total = pool_runtime::scope(|s| s.apply(|| numbers.iter().sum::<i32>())).unwrap();
+    /// assert_eq!(total, 108);
+    /// ```
     #[track_caller]
     pub fn apply<F, T>(&'scope self, task: F) -> Result<T, TaskError>
     where
@@ -260,6 +318,13 @@ impl<'scope, 'env> Scope<'scope, 'env> {
     }
 
     /// Runs one task per tuple of arguments and waits (Python's `starmap`).
+    ///
+    /// ```
+    /// let greetings = pool_runtime::scope(|s| {
+    ///     s.starmap(|name: &str, times: usize| name.repeat(times), [("ab", 2), ("c", 3)])
+    /// });
+    /// assert_eq!(greetings.unwrap(), ["abab", "ccc"]);
+    /// ```
     #[track_caller]
     pub fn starmap<F, I, T>(&'scope self, task: F, items: I) -> Result<Vec<T>, TaskError>
     where
@@ -273,12 +338,31 @@ impl<'scope, 'env> Scope<'scope, 'env> {
 
     /// Refuses every later submission; tasks already submitted still run.
     /// Idempotent.
+    ///
+    /// ```
+    /// pool_runtime::scope(|s| {
+    ///     let queued = s.map_async(|x: u32| x * 2, 0..4);
+    ///     s.close();
+    ///     s.close(); // idempotent
+    ///     // Submitted work still runs; new work is refused.
+    ///     assert_eq!(queued.get().unwrap(), [0, 2, 4, 6]);
+    ///     assert!(s.try_apply_async(|| ()).is_err());
+    /// });
+    /// ```
     pub fn close(&self) {
         self.data.close();
     }
 
     /// Whether [`close`](Scope::close) or [`terminate`](Scope::terminate)
     /// was called.
+    ///
+    /// ```
+    /// pool_runtime::scope(|s| {
+    ///     assert!(!s.is_closed());
+    ///     s.close();
+    ///     assert!(s.is_closed());
+    /// });
+    /// ```
     pub fn is_closed(&self) -> bool {
         self.data.is_closed()
     }
@@ -336,11 +420,42 @@ impl<'scope, 'env> Scope<'scope, 'env> {
 
     /// Closes the scope and keeps every queued task from starting (their
     /// handles report [`TaskErrorKind::Cancelled`]); running tasks finish.
+    ///
+    /// ```
+    /// use std::sync::mpsc;
+    ///
+    /// let pool = pool_runtime::Pool::new(1).unwrap();
+    /// pool.scope(|s| {
+    ///     let (started, has_started) = mpsc::channel();
+    ///     let (release, wait) = mpsc::channel::<()>();
+    ///     let running = s.apply_async(move || {
+    ///         started.send(()).unwrap();
+    ///         wait.recv().unwrap();
+    ///     });
+    ///     has_started.recv().unwrap();
+    ///     let queued = s.map_async(|x: u32| x, 0..3); // behind the running task
+    ///     s.terminate();
+    ///     release.send(()).unwrap();
+    ///     assert!(running.get().is_ok());
+    ///     assert!(queued.get().unwrap_err().is_cancelled());
+    /// });
+    /// ```
     pub fn terminate(&self) {
         self.data.terminate();
     }
 
     /// The number of CPU worker threads of the scope's pool.
+    ///
+    /// ```
+    /// let pool = pool_runtime::Pool::new(3).unwrap();
+    /// let data: Vec<u64> = (0..300).collect();
+    /// pool.scope(|s| {
+    ///     // One chunk of the input per worker.
+    ///     let chunk = data.len().div_ceil(s.threads());
+    ///     let sums = s.map(|part: &[u64]| part.iter().sum::<u64>(), data.chunks(chunk)).unwrap();
+    ///     assert_eq!(sums.len(), 3);
+    /// });
+    /// ```
     pub fn threads(&self) -> usize {
         self.threads
     }
@@ -445,6 +560,15 @@ impl<'scope, 'env> BatchBuilder<'scope, 'env> {
 impl<'scope, 'env, C> BatchBuilder<'scope, 'env, C> {
     /// Names the batch's tasks; the name shows in their errors and in panic
     /// reports.
+    ///
+    /// ```
+    /// pool_runtime::scope(|s| {
+    ///     let batch = s.batch().name("resize").map_async(|x: u32| assert!(x < 2, "image {x} is corrupt"), 0..3);
+    ///     let error = batch.get().unwrap_err();
+    ///     assert_eq!(error.task_name(), Some("resize"));
+    ///     assert!(error.to_string().starts_with("task 2 (`resize`) panicked"));
+    /// });
+    /// ```
     pub fn name(mut self, name: impl Into<Cow<'static, str>>) -> Self {
         self.options.name = Some(name.into());
         self
@@ -454,6 +578,24 @@ impl<'scope, 'env, C> BatchBuilder<'scope, 'env, C> {
     /// extra threads, started on demand up to a cap and retired when idle,
     /// so that CPU tasks keep one worker per core. Blocking tasks are
     /// claimed one at a time, never in chunks.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let pool = pool_runtime::Pool::new(1).unwrap();
+    /// pool.scope(|s| {
+    ///     // Four "downloads" on a one-thread pool: the sleeps overlap on the
+    ///     // blocking lane, and the CPU worker stays free.
+    ///     let pages = s.batch().blocking(true).map_async(
+    ///         |page: u32| {
+    ///             std::thread::sleep(Duration::from_millis(20));
+    ///             page
+    ///         },
+    ///         0..4,
+    ///     );
+    ///     assert_eq!(pages.get().unwrap(), [0, 1, 2, 3]);
+    /// });
+    /// ```
     pub fn blocking(mut self, blocking: bool) -> Self {
         self.options.blocking = blocking;
         self
@@ -461,6 +603,14 @@ impl<'scope, 'env, C> BatchBuilder<'scope, 'env, C> {
 
     /// Makes workers claim `chunk` tasks at a time instead of the adaptive
     /// default (which starts at one and grows while tasks are short).
+    ///
+    /// ```
+    /// pool_runtime::scope(|s| {
+    ///     // Tiny tasks: claim them 256 at a time.
+    ///     let squares = s.batch().chunk(256).map_async(|x: u64| x * x, 0..10_000);
+    ///     assert_eq!(squares.get().unwrap()[9_999], 99_980_001);
+    /// });
+    /// ```
     ///
     /// # Panics
     ///
@@ -482,6 +632,22 @@ impl<'scope, 'env, C> BatchBuilder<'scope, 'env, C> {
     /// ([`imap`](BatchBuilder::imap),
     /// [`imap_unordered`](BatchBuilder::imap_unordered)) the first panic
     /// stops the whole stream, as [`Imap::cancel`](crate::Imap::cancel) does.
+    ///
+    /// ```
+    /// let pool = pool_runtime::Pool::new(1).unwrap();
+    /// pool.scope(|s| {
+    ///     let records = s
+    ///         .batch()
+    ///         .fail_fast(true)
+    ///         .chunk(1)
+    ///         .map_async(|r: u32| assert!(r != 0, "record {r} is corrupt"), 0..100);
+    ///     records.wait();
+    ///     let failures = records.failures();
+    ///     assert_eq!(failures[0].panic_message(), Some("record 0 is corrupt"));
+    ///     // The records behind it were never imported.
+    ///     assert!(failures.len() > 1 && failures[1..].iter().all(|e| e.is_cancelled()));
+    /// });
+    /// ```
     pub fn fail_fast(mut self, fail_fast: bool) -> Self {
         self.options.fail_fast = fail_fast;
         self
@@ -522,6 +688,27 @@ impl<'scope, 'env, C> BatchBuilder<'scope, 'env, C> {
 
     /// A [`deadline`](BatchBuilder::deadline) `timeout` after the batch is
     /// submitted.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// pool_runtime::scope(|s| {
+    ///     // A search that gives up after 20 ms and returns what it has.
+    ///     let best = s.batch().timeout(Duration::from_millis(20)).apply_async(|| {
+    ///         let mut tried = 0u64;
+    ///         while !pool_runtime::current_task_cancelled() {
+    ///             tried += 1;
+    ///             std::thread::yield_now();
+    ///         }
+    ///         tried
+    ///     });
+    ///     // It ran and stopped when told to, or the deadline passed first.
+    ///     match best.get() {
+    ///         Ok(tried) => println!("gave up after {tried} tries"),
+    ///         Err(error) => assert!(error.is_cancelled()),
+    ///     }
+    /// });
+    /// ```
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.options.deadline = Instant::now().checked_add(timeout).map(instant_from_std);
         self
@@ -531,6 +718,17 @@ impl<'scope, 'env, C> BatchBuilder<'scope, 'env, C> {
     /// [`imap_unordered`](BatchBuilder::imap_unordered): at most `tasks`
     /// inputs are pulled from the iterator and not yet handed back as
     /// results (default: 4 per thread, at least 16).
+    ///
+    /// ```
+    /// pool_runtime::scope(|s| {
+    ///     // An endless input, read in bounded memory: at most eight lines are
+    ///     // pulled ahead of the consumer.
+    ///     let lines = (0..).map(|n| format!("line {n}"));
+    ///     let lengths = s.batch().in_flight(8).imap(|line: String| line.len(), lines);
+    ///     let first: Vec<usize> = lengths.take(3).map(Result::unwrap).collect();
+    ///     assert_eq!(first, [6, 6, 6]);
+    /// });
+    /// ```
     ///
     /// # Panics
     ///
@@ -552,6 +750,24 @@ impl<'scope, 'env, C> BatchBuilder<'scope, 'env, C> {
     /// started: on the thread that cancelled it). A panic in the callback is
     /// reported as that task's panic; it never kills a worker or leaves a
     /// wait hanging.
+    ///
+    /// ```
+    /// use std::sync::Mutex;
+    ///
+    /// let log = Mutex::new(Vec::new());
+    /// pool_runtime::scope(|s| {
+    ///     let batch = s
+    ///         .batch()
+    ///         .on_complete(|index, outcome: Result<&u32, _>| {
+    ///             log.lock().unwrap().push((index, outcome.is_ok()));
+    ///         })
+    ///         .map_async(|x: u32| x + 1, 0..3);
+    ///     batch.wait();
+    /// });
+    /// let mut log = log.into_inner().unwrap();
+    /// log.sort();
+    /// assert_eq!(log, [(0, true), (1, true), (2, true)]);
+    /// ```
     pub fn on_complete<T, F>(self, callback: F) -> BatchBuilder<'scope, 'env, OnComplete<T, F>>
     where
         F: Fn(usize, Result<&T, &TaskError>) + Send + Sync + 'scope,
@@ -565,6 +781,14 @@ impl<'scope, 'env, C> BatchBuilder<'scope, 'env, C> {
     }
 
     /// Submits one task per item; see [`Scope::map_async`].
+    ///
+    /// ```
+    /// let prices_in_cents = [1250, 300, 725];
+    /// pool_runtime::scope(|s| {
+    ///     let with_tax = s.batch().name("tax").map_async(|p: &u32| p * 120 / 100, &prices_in_cents);
+    ///     assert_eq!(with_tax.get().unwrap(), [1500, 360, 870]);
+    /// });
+    /// ```
     #[track_caller]
     pub fn map_async<F, I, T>(self, task: F, items: I) -> Batch<'scope, T>
     where
@@ -578,6 +802,15 @@ impl<'scope, 'env, C> BatchBuilder<'scope, 'env, C> {
     }
 
     /// Submits one task per item, or says why it cannot.
+    ///
+    /// ```
+    /// pool_runtime::scope(|s| {
+    ///     let batch = s.batch().chunk(2).try_map_async(|x: u8| x * 2, [1, 2, 3]).unwrap();
+    ///     assert_eq!(batch.get().unwrap(), [2, 4, 6]);
+    ///     s.close();
+    ///     assert!(s.batch().try_map_async(|x: u8| x, [1]).is_err());
+    /// });
+    /// ```
     pub fn try_map_async<F, I, T>(self, task: F, items: I) -> Result<Batch<'scope, T>, SubmitError>
     where
         F: Fn(I::Item) -> T + Send + Sync + 'scope,
@@ -676,6 +909,17 @@ impl<'scope, 'env, C> BatchBuilder<'scope, 'env, C> {
     }
 
     /// Submits one task per tuple of arguments; see [`Scope::starmap_async`].
+    ///
+    /// ```
+    /// fn clamp(value: i32, low: i32, high: i32) -> i32 {
+    ///     value.max(low).min(high)
+    /// }
+    ///
+    /// pool_runtime::scope(|s| {
+    ///     let clamped = s.batch().name("clamp").starmap_async(clamp, [(-5, 0, 10), (50, 0, 10)]);
+    ///     assert_eq!(clamped.get().unwrap(), [0, 10]);
+    /// });
+    /// ```
     #[track_caller]
     pub fn starmap_async<F, I, T>(self, task: F, items: I) -> Batch<'scope, T>
     where
@@ -689,6 +933,18 @@ impl<'scope, 'env, C> BatchBuilder<'scope, 'env, C> {
     }
 
     /// Submits one task; see [`Scope::apply_async`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// pool_runtime::scope(|s| {
+    ///     let report = s.batch().name("report").blocking(true).apply_async(|| {
+    ///         std::thread::sleep(Duration::from_millis(5)); // stands in for a slow query
+    ///         "report ready"
+    ///     });
+    ///     assert_eq!(report.get().unwrap(), "report ready");
+    /// });
+    /// ```
     #[track_caller]
     pub fn apply_async<F, T>(self, task: F) -> Task<'scope, T>
     where
@@ -700,6 +956,16 @@ impl<'scope, 'env, C> BatchBuilder<'scope, 'env, C> {
     }
 
     /// Submits one task, or says why it cannot.
+    ///
+    /// ```
+    /// use pool_runtime::SubmitError;
+    ///
+    /// pool_runtime::scope(|s| {
+    ///     s.terminate();
+    ///     let refused = s.batch().name("late").try_apply_async(|| 1).unwrap_err();
+    ///     assert_eq!(refused, SubmitError::Terminated);
+    /// });
+    /// ```
     pub fn try_apply_async<F, T>(self, task: F) -> Result<Task<'scope, T>, SubmitError>
     where
         F: FnOnce() -> T + Send + 'scope,
@@ -859,10 +1125,26 @@ impl<C> fmt::Debug for BatchBuilder<'_, '_, C> {
 /// A function called with its arguments packed in a tuple, for
 /// [`Scope::starmap_async`]. Implemented for every `Fn` of up to eight
 /// arguments.
+///
+/// ```
+/// use pool_runtime::StarCall;
+///
+/// fn volume(w: u32, h: u32, d: u32) -> u32 {
+///     w * h * d
+/// }
+/// assert_eq!(volume.star_call((2, 3, 4)), 24);
+/// ```
 pub trait StarCall<Args> {
     /// What the function returns.
     type Output;
     /// Calls the function with the tuple's fields as arguments.
+    ///
+    /// ```
+    /// use pool_runtime::StarCall;
+    ///
+    /// let join = |a: &str, b: &str| format!("{a}/{b}");
+    /// assert_eq!(join.star_call(("usr", "lib")), "usr/lib");
+    /// ```
     fn star_call(&self, args: Args) -> Self::Output;
 }
 

@@ -166,6 +166,20 @@ where
 
 /// Results of `task(item)` in input order, from [`Scope::imap`] or
 /// [`BatchBuilder::imap`](crate::BatchBuilder::imap).
+///
+/// ```
+/// pool_runtime::scope(|s| {
+///     // The first square over 50 of an endless input. The loop's `break`
+///     // drops the stream, which cancels what it had started ahead.
+///     for square in s.imap(|n: u64| n * n, 1..) {
+///         let square = square.unwrap();
+///         if square > 50 {
+///             assert_eq!(square, 64);
+///             break;
+///         }
+///     }
+/// });
+/// ```
 pub struct Imap<'scope, 'env, It, F, T, C>
 where
     It: Iterator,
@@ -242,6 +256,30 @@ where
     /// `cx`'s waker is woken when a task in flight completes. `Ready(None)`
     /// at the end. The `poll_next` of an async stream, for adapters; most
     /// code calls [`next_async`](Imap::next_async).
+    ///
+    /// ```
+    /// # fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    /// #     // A minimal executor: poolscope needs none of its own.
+    /// #     use std::task::{Context, Poll, Wake, Waker};
+    /// #     struct Unpark(std::thread::Thread);
+    /// #     impl Wake for Unpark {
+    /// #         fn wake(self: std::sync::Arc<Self>) { self.0.unpark() }
+    /// #     }
+    /// #     let waker = Waker::from(std::sync::Arc::new(Unpark(std::thread::current())));
+    /// #     let mut f = std::pin::pin!(f);
+    /// #     loop {
+    /// #         match f.as_mut().poll(&mut Context::from_waker(&waker)) {
+    /// #             Poll::Ready(out) => return out,
+    /// #             Poll::Pending => std::thread::park(),
+    /// #         }
+    /// #     }
+    /// # }
+    /// let pool = pool_runtime::Pool::new(2).unwrap();
+    /// let mut lengths = pool.imap(|word: &'static str| word.len(), ["fork", "join"]);
+    /// // What a `futures::Stream` adapter's `poll_next` forwards to:
+    /// let first = block_on(std::future::poll_fn(|cx| lengths.poll_next(cx)));
+    /// assert_eq!(first.unwrap().unwrap(), 4);
+    /// ```
     pub fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<T, TaskError>>> {
         loop {
             self.refill();
@@ -261,6 +299,35 @@ where
 
     /// The next result in input order, awaited: the async form of
     /// `next()`, which never blocks the executor's thread.
+    ///
+    /// ```
+    /// # fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    /// #     // A minimal executor: poolscope needs none of its own.
+    /// #     use std::task::{Context, Poll, Wake, Waker};
+    /// #     struct Unpark(std::thread::Thread);
+    /// #     impl Wake for Unpark {
+    /// #         fn wake(self: std::sync::Arc<Self>) { self.0.unpark() }
+    /// #     }
+    /// #     let waker = Waker::from(std::sync::Arc::new(Unpark(std::thread::current())));
+    /// #     let mut f = std::pin::pin!(f);
+    /// #     loop {
+    /// #         match f.as_mut().poll(&mut Context::from_waker(&waker)) {
+    /// #             Poll::Ready(out) => return out,
+    /// #             Poll::Pending => std::thread::park(),
+    /// #         }
+    /// #     }
+    /// # }
+    /// let pool = pool_runtime::Pool::new(2).unwrap();
+    /// let mut lengths = pool.imap(|line: &'static str| line.len(), ["a", "bb", "ccc"]);
+    /// let all = block_on(async {
+    ///     let mut all = Vec::new();
+    ///     while let Some(length) = lengths.next_async().await {
+    ///         all.push(length.unwrap());
+    ///     }
+    ///     all
+    /// });
+    /// assert_eq!(all, [1, 2, 3]);
+    /// ```
     pub async fn next_async(&mut self) -> Option<Result<T, TaskError>> {
         std::future::poll_fn(|cx| self.poll_next(cx)).await
     }
@@ -314,6 +381,18 @@ impl<It: Iterator, F, T, C> fmt::Debug for Imap<'_, '_, It, F, T, C> {
 /// `(index, result)` pairs in completion order, from
 /// [`Scope::imap_unordered`] or
 /// [`BatchBuilder::imap_unordered`](crate::BatchBuilder::imap_unordered).
+///
+/// ```
+/// pool_runtime::scope(|s| {
+///     let files = ["a.log", "bb.log", "ccc.log"];
+///     let mut sizes = vec![0; files.len()];
+///     // Each result as soon as its task finished, with its input's index.
+///     for (index, size) in s.imap_unordered(|name: &str| name.len(), files) {
+///         sizes[index] = size.unwrap();
+///     }
+///     assert_eq!(sizes, [5, 6, 7]);
+/// });
+/// ```
 pub struct ImapUnordered<'scope, 'env, It, F, T, C>
 where
     It: Iterator,
@@ -348,6 +427,17 @@ where
     /// come out (the cancelled ones as
     /// [`TaskErrorKind::Cancelled`](crate::TaskErrorKind::Cancelled)), then
     /// the stream ends. Returns how many tasks this call cancelled.
+    ///
+    /// ```
+    /// pool_runtime::scope(|s| {
+    ///     let mut checks = s.batch().in_flight(8).imap_unordered(|n: u64| n % 7 == 0, 1..);
+    ///     let (_index, _first) = checks.next().unwrap();
+    ///     checks.cancel();
+    ///     // At most the eight inputs in flight come out; the endless input is
+    ///     // not pulled any further.
+    ///     assert!(checks.count() < 8);
+    /// });
+    /// ```
     pub fn cancel(&mut self) -> usize {
         self.feed
             .stop(self.batches.iter().map(|(_, stream)| stream.batch()))
@@ -382,6 +472,29 @@ where
     /// The next finished result, with its input's index; otherwise `cx`'s
     /// waker is woken when a task in flight completes. `Ready(None)` at the
     /// end. See [`Imap::poll_next`].
+    ///
+    /// ```
+    /// # fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    /// #     // A minimal executor: poolscope needs none of its own.
+    /// #     use std::task::{Context, Poll, Wake, Waker};
+    /// #     struct Unpark(std::thread::Thread);
+    /// #     impl Wake for Unpark {
+    /// #         fn wake(self: std::sync::Arc<Self>) { self.0.unpark() }
+    /// #     }
+    /// #     let waker = Waker::from(std::sync::Arc::new(Unpark(std::thread::current())));
+    /// #     let mut f = std::pin::pin!(f);
+    /// #     loop {
+    /// #         match f.as_mut().poll(&mut Context::from_waker(&waker)) {
+    /// #             Poll::Ready(out) => return out,
+    /// #             Poll::Pending => std::thread::park(),
+    /// #         }
+    /// #     }
+    /// # }
+    /// let pool = pool_runtime::Pool::new(2).unwrap();
+    /// let mut sizes = pool.imap_unordered(|word: &'static str| word.len(), ["fork"]);
+    /// let next = block_on(std::future::poll_fn(|cx| sizes.poll_next(cx)));
+    /// assert_eq!(next.map(|(index, size)| (index, size.unwrap())), Some((0, 4)));
+    /// ```
     pub fn poll_next(
         &mut self,
         cx: &mut Context<'_>,
@@ -413,6 +526,35 @@ where
     }
 
     /// The next result in completion order, awaited.
+    ///
+    /// ```
+    /// # fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    /// #     // A minimal executor: poolscope needs none of its own.
+    /// #     use std::task::{Context, Poll, Wake, Waker};
+    /// #     struct Unpark(std::thread::Thread);
+    /// #     impl Wake for Unpark {
+    /// #         fn wake(self: std::sync::Arc<Self>) { self.0.unpark() }
+    /// #     }
+    /// #     let waker = Waker::from(std::sync::Arc::new(Unpark(std::thread::current())));
+    /// #     let mut f = std::pin::pin!(f);
+    /// #     loop {
+    /// #         match f.as_mut().poll(&mut Context::from_waker(&waker)) {
+    /// #             Poll::Ready(out) => return out,
+    /// #             Poll::Pending => std::thread::park(),
+    /// #         }
+    /// #     }
+    /// # }
+    /// let pool = pool_runtime::Pool::new(2).unwrap();
+    /// let mut squares = pool.imap_unordered(|x: u64| x * x, 0..4);
+    /// let total = block_on(async {
+    ///     let mut total = 0;
+    ///     while let Some((_index, square)) = squares.next_async().await {
+    ///         total += square.unwrap();
+    ///     }
+    ///     total
+    /// });
+    /// assert_eq!(total, 14);
+    /// ```
     pub async fn next_async(&mut self) -> Option<(usize, Result<T, TaskError>)> {
         std::future::poll_fn(|cx| self.poll_next(cx)).await
     }
@@ -485,6 +627,20 @@ impl<'scope, 'env, C> BatchBuilder<'scope, 'env, C> {
     ///
     /// Dropping the iterator early cancels the tasks it had started and not
     /// yet handed back.
+    ///
+    /// ```
+    /// use std::io::BufRead;
+    ///
+    /// // A large log, read line by line: at most 16 lines are in memory at once.
+    /// let log = std::io::Cursor::new("GET /\nPOST /login\nGET /about\n");
+    /// let lines = log.lines().map(Result::unwrap);
+    /// pool_runtime::scope(|s| {
+    ///     let method = |line: String| line.split(' ').next().unwrap().to_string();
+    ///     let methods = s.batch().name("parse").in_flight(16).imap(method, lines);
+    ///     let methods: Vec<String> = methods.map(Result::unwrap).collect();
+    ///     assert_eq!(methods, ["GET", "POST", "GET"]);
+    /// });
+    /// ```
     pub fn imap<F, I, T>(self, task: F, items: I) -> Imap<'scope, 'env, I::IntoIter, F, T, C>
     where
         F: Fn(I::Item) -> T + Send + Sync + 'scope,
@@ -505,6 +661,24 @@ impl<'scope, 'env, C> BatchBuilder<'scope, 'env, C> {
     /// Streams `(index, task(item))` in the order tasks finish (Python's
     /// `imap_unordered`, plus the index of the input), pulling items lazily
     /// like [`imap`](BatchBuilder::imap).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// pool_runtime::scope(|s| {
+    ///     // Slow "downloads" on the blocking lane, handled as each one lands.
+    ///     let downloads = s.batch().blocking(true).imap_unordered(
+    ///         |page: u64| {
+    ///             std::thread::sleep(Duration::from_millis(10 * (3 - page)));
+    ///             page
+    ///         },
+    ///         0..3,
+    ///     );
+    ///     let mut landed: Vec<u64> = downloads.map(|(_index, page)| page.unwrap()).collect();
+    ///     landed.sort();
+    ///     assert_eq!(landed, [0, 1, 2]);
+    /// });
+    /// ```
     pub fn imap_unordered<F, I, T>(
         self,
         task: F,
@@ -555,6 +729,16 @@ impl<'scope, 'env> Scope<'scope, 'env> {
 
     /// Streams `(index, task(item))` in completion order (Python's
     /// `imap_unordered`); see [`BatchBuilder::imap_unordered`].
+    ///
+    /// ```
+    /// pool_runtime::scope(|s| {
+    ///     let mut longest = (0, 0);
+    ///     for (index, length) in s.imap_unordered(|w: &str| w.len(), ["fork", "join", "scope"]) {
+    ///         longest = longest.max((length.unwrap(), index));
+    ///     }
+    ///     assert_eq!(longest, (5, 2));
+    /// });
+    /// ```
     pub fn imap_unordered<F, I, T>(
         &'scope self,
         task: F,
