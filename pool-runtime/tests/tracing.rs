@@ -4,7 +4,10 @@
 //! subscriber that records everything.
 //!
 //! Run: `cargo test -p pool-runtime --features tracing --test tracing`
-//! (`cargo test --workspace --all-features` includes it).
+//! (`cargo test --workspace --all-features` includes it). Without the
+//! feature the file is empty.
+
+#![cfg(feature = "tracing")]
 
 use std::collections::HashMap;
 use std::fmt;
