@@ -1148,6 +1148,7 @@ fn caller_side(config: &Config, pool: &Pool, rayon_pool: &rayon::ThreadPool, thr
             "us",
             &format!("{:.2}x rayon", times[3] / times[2]),
         );
+        idle_cost(config, pool, rayon_pool, iterations);
     }
     if config.wants(13) {
         let n = if config.quick { 100_000 } else { 1_000_000 };
@@ -1301,6 +1302,81 @@ fn caller_side(config: &Config, pool: &Pool, rayon_pool: &rayon::ThreadPool, thr
 }
 
 /// FNV-1a over a file's bytes: a short read and a little CPU work.
+/// CPU time so far (ns) of every thread of this process but the calling
+/// one (whose reading of /proc is not the pools' cost), from the
+/// scheduler's own accounting in `/proc/self/task/*/schedstat`; `None`
+/// where there is no such file (not Linux).
+fn process_cpu_ns() -> Option<u64> {
+    let me = std::fs::read_link("/proc/thread-self").ok()?;
+    let me = me.file_name()?.to_owned();
+    let mut total = 0;
+    for task in std::fs::read_dir("/proc/self/task").ok()? {
+        let task = task.ok()?;
+        if task.file_name() == me {
+            continue;
+        }
+        let stat = std::fs::read_to_string(task.path().join("schedstat")).ok()?;
+        total += stat.split_whitespace().next()?.parse::<u64>().ok()?;
+    }
+    Some(total)
+}
+
+/// Workload 12's idle policy in CPU time: what the pools burn in the
+/// 50 ms after a frame's burst of work (poolscope's workers stay awake a
+/// little while for the next frame), and over a second with no work.
+fn idle_cost(config: &Config, pool: &Pool, rayon_pool: &rayon::ThreadPool, iterations: u64) {
+    let bursts = if config.quick { 3 } else { 20 };
+    header("12b. idle CPU: after one frame's burst (50 ms window), and over 1 s with no work (us of CPU, every thread but the measuring one)");
+    let Some(_) = process_cpu_ns() else {
+        row(
+            "(no /proc/self/task/*/schedstat here)",
+            0.0,
+            "us",
+            "skipped",
+        );
+        return;
+    };
+    let after_burst = |burst: &dyn Fn()| {
+        let samples: Vec<f64> = (0..bursts)
+            .map(|_| {
+                burst();
+                let before = process_cpu_ns().unwrap();
+                thread::sleep(Duration::from_millis(50));
+                (process_cpu_ns().unwrap() - before) as f64 / 1e3
+            })
+            .collect();
+        median(samples)
+    };
+    let quiet = || {
+        let before = process_cpu_ns().unwrap();
+        thread::sleep(Duration::from_secs(if config.quick { 0 } else { 1 }));
+        (process_cpu_ns().unwrap() - before) as f64 / 1e3
+    };
+    let ours = after_burst(&|| {
+        pool.scope(|s| s.map_async(|_: u32| work(iterations), 0..8).wait());
+    });
+    let ours_quiet = quiet();
+    let theirs = after_burst(&|| {
+        rayon_pool.scope(|s| {
+            for _ in 0..8 {
+                s.spawn(|_| {
+                    work(iterations);
+                });
+            }
+        });
+    });
+    let theirs_quiet = quiet();
+    row(
+        "poolscope, the 50 ms after a burst",
+        ours,
+        "us",
+        "median of bursts; the workers linger 200 us each",
+    );
+    row("poolscope, 1 s with no work", ours_quiet, "us", "");
+    row("rayon, the 50 ms after a burst", theirs, "us", "");
+    row("rayon, 1 s with no work", theirs_quiet, "us", "");
+}
+
 fn hash_file(path: &std::path::Path) -> u64 {
     let bytes = std::fs::read(path).unwrap();
     bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |hash, &byte| {
