@@ -62,9 +62,21 @@ enum InputStore<I> {
     Counted(Counted<I>),
 }
 
+///
+/// The buffer is kept as raw parts, not as a `Vec`, and the single slot in
+/// an `UnsafeCell`: workers write their slots while others read theirs, and
+/// a `Vec` would be reached through references that cover every slot (a
+/// `&mut Vec` for its pointer, a `&[_]` for indexing), which then race with
+/// the other slots' writes (miri reports the retags as data races). Only
+/// the raw pointer is copied out under a shared reference to the store.
 enum OutputStore<T> {
-    One(MaybeUninit<T>),
-    Many(ManuallyDrop<Vec<MaybeUninit<T>>>),
+    One(UnsafeCell<MaybeUninit<T>>),
+    /// A `Vec<MaybeUninit<T>>` of the batch's length, as its pointer and
+    /// capacity; freed by `release` (or handed out by `take_all_outputs`).
+    Many {
+        at: ptr::NonNull<MaybeUninit<T>>,
+        capacity: usize,
+    },
 }
 
 /// The inputs of a new batch.
@@ -167,16 +179,17 @@ impl<I, T> Slots<I, T> {
             States::Heap(zeroed_states(len))
         };
         let many_outputs = || {
-            let mut outputs = Vec::with_capacity(len);
-            // SAFETY: `MaybeUninit` needs no initialization, and the
-            // capacity is `len`.
-            unsafe { outputs.set_len(len) };
-            OutputStore::Many(ManuallyDrop::new(outputs))
+            let mut outputs = ManuallyDrop::new(Vec::<MaybeUninit<T>>::with_capacity(len));
+            OutputStore::Many {
+                // SAFETY: a `Vec`'s pointer is never null.
+                at: unsafe { ptr::NonNull::new_unchecked(outputs.as_mut_ptr()) },
+                capacity: outputs.capacity(),
+            }
         };
         let (inputs, outputs) = match inputs {
             Inputs::One(input) => (
                 InputStore::One(ManuallyDrop::new(input)),
-                OutputStore::One(MaybeUninit::uninit()),
+                OutputStore::One(UnsafeCell::new(MaybeUninit::uninit())),
             ),
             Inputs::Many(inputs) => (InputStore::Many(ManuallyDrop::new(inputs)), many_outputs()),
             Inputs::Counted(counted) => (InputStore::Counted(counted), many_outputs()),
@@ -208,9 +221,9 @@ impl<I, T> Slots<I, T> {
                 InputStore::Many(inputs) => InputsView::At(inputs.as_ptr()),
                 InputStore::Counted(counted) => InputsView::Counted(counted),
             };
-            let outputs = match &mut *self.outputs.get() {
-                OutputStore::One(slot) => slot as *mut MaybeUninit<T>,
-                OutputStore::Many(outputs) => outputs.as_mut_ptr(),
+            let outputs = match &*self.outputs.get() {
+                OutputStore::One(slot) => slot.get(),
+                OutputStore::Many { at, .. } => at.as_ptr(),
             };
             (inputs, outputs)
         };
@@ -257,8 +270,8 @@ impl<I, T> Slots<I, T> {
         // SAFETY: in place (caller's promise).
         unsafe {
             match &*self.outputs.get() {
-                OutputStore::One(slot) => slot.assume_init_ref(),
-                OutputStore::Many(outputs) => outputs[index].assume_init_ref(),
+                OutputStore::One(slot) => (*slot.get()).assume_init_ref(),
+                OutputStore::Many { at, .. } => (*at.as_ptr().add(index)).assume_init_ref(),
             }
         }
     }
@@ -286,16 +299,15 @@ impl<I, T> Slots<I, T> {
         // flag keeps `release` from dropping them again.
         unsafe {
             match &mut *self.outputs.get() {
-                OutputStore::One(slot) => vec![slot.assume_init_read()],
-                OutputStore::Many(outputs) => {
-                    let mut outputs = ManuallyDrop::new(std::mem::take(&mut **outputs));
-                    // `MaybeUninit<T>` has `T`'s layout, and every element
-                    // is initialized.
-                    Vec::from_raw_parts(
-                        outputs.as_mut_ptr() as *mut T,
-                        outputs.len(),
-                        outputs.capacity(),
-                    )
+                OutputStore::One(slot) => vec![slot.get_mut().assume_init_read()],
+                OutputStore::Many { at, capacity } => {
+                    // The buffer goes to the `Vec`; an empty store is left,
+                    // so `release` frees nothing.
+                    let (at, capacity) = (*at, std::mem::replace(capacity, 0));
+                    // `MaybeUninit<T>` has `T`'s layout, the buffer came
+                    // from a `Vec` of this capacity, and its `len` elements
+                    // are initialized.
+                    Vec::from_raw_parts(at.as_ptr() as *mut T, self.len, capacity)
                 }
             }
         }
@@ -344,8 +356,16 @@ impl<I, T> Slots<I, T> {
                 inputs.set_len(0);
                 ManuallyDrop::drop(inputs);
             }
-            if let OutputStore::Many(outputs) = &mut *self.outputs.get() {
-                ManuallyDrop::drop(outputs);
+            if let OutputStore::Many { at, capacity } = &mut *self.outputs.get() {
+                // Freed as the empty `Vec` it came from (capacity 0 once
+                // `take_all_outputs` gave the buffer away).
+                if *capacity > 0 {
+                    drop(Vec::from_raw_parts(
+                        at.as_ptr(),
+                        0,
+                        std::mem::replace(capacity, 0),
+                    ));
+                }
             }
         }
     }
