@@ -225,6 +225,15 @@ pub(crate) struct BatchHeader {
     done_lock: Mutex<Option<AsyncWaiter>>,
     done: Condvar,
     pub(crate) node: Node,
+    /// The batch as a job: the pointer its queue reference carries, made
+    /// from the `Arc` in [`queue`], so it may reach the whole allocation
+    /// (the `Arc`'s counts included, which `retain` and `drop_ref` touch).
+    /// A pointer made from `&self` could reach only the batch's own bytes,
+    /// and one from `&self.job` only the job header's (miri's Stacked
+    /// Borrows reports either once a context made from it is retained).
+    /// Set once, before the batch is shared: `queue` runs before the batch
+    /// is pushed or handed out.
+    me: std::sync::atomic::AtomicPtr<JobHeader>,
     scope_link: ScopeLink,
     pub(crate) scope: Arc<ScopeData>,
 }
@@ -383,7 +392,14 @@ impl BatchHeader {
             }
         }
         drop(slot);
-        seq_cst_hand_shake();
+        // A real fence, not `seq_cst_hand_shake`: for a stream the re-check
+        // that follows reads a task's state with `Acquire`, not `SeqCst`, so
+        // the count's increment above and that read need a fence between
+        // them for the store-buffering hand-shake with `finish` (state
+        // stored, `SeqCst` fence, `streamers` read) to rule out both sides
+        // missing each other. Without it miri's weak memory found the lost
+        // wake-up (an `next_async` that slept forever).
+        fence(Ordering::SeqCst);
     }
 
     /// Forgets the stored waker, if any (its reader is done or gone).
@@ -566,8 +582,9 @@ where
                 done: Condvar::new(),
                 node: Node::unit_in(
                     scope.node(),
-                    lineage::current_ref().unwrap_or_else(|| scope.unit_ref()),
+                    lineage::current_ref().unwrap_or_else(|| ScopeData::unit_ref(&scope)),
                 ),
+                me: std::sync::atomic::AtomicPtr::new(ptr::null_mut()),
                 scope_link: ScopeLink::new(ptr::null_mut()),
                 scope,
             },
@@ -791,7 +808,7 @@ where
     /// waiting for one result, or with a deadline).
     fn run_until(&self, deadline: Option<Instant>, one_at_a_time: bool, stop: &dyn Fn() -> bool) {
         // SAFETY: `&self` keeps the batch alive while it is the context.
-        let _context = unsafe { lineage::enter(NonNull::from(&self.job)) };
+        let _context = unsafe { lineage::enter(self.job_header()) };
         let _cancel = CurrentCancel::enter(&self.header.cancel);
         loop {
             if deadline.is_some_and(|deadline| Instant::now() >= deadline) || stop() {
@@ -950,7 +967,7 @@ where
             // the cancelling thread: to them it is one of the scope's tasks,
             // so a join from them is refused instead of waiting for itself.
             // SAFETY: `&self` keeps the batch alive while it is the context.
-            let _context = unsafe { lineage::enter(NonNull::from(&self.job)) };
+            let _context = unsafe { lineage::enter(self.job_header()) };
             // SAFETY: the callback lives until release, which cannot happen
             // while the tasks below are pending.
             let callback: &C = unsafe { &*self.callback.get() };
@@ -993,6 +1010,15 @@ where
         } else {
             error.to_string()
         })
+    }
+
+    /// The batch as a job and lineage context (see `BatchHeader::me`).
+    fn job_header(&self) -> NonNull<JobHeader> {
+        let me = self.header.me.load(Ordering::Relaxed);
+        debug_assert!(!me.is_null(), "a batch runs only once queued");
+        // SAFETY: set by `queue` from a live `Arc` before the batch could
+        // run or be handed out, so never null here.
+        unsafe { NonNull::new_unchecked(me) }
     }
 
     /// # Safety
@@ -1313,5 +1339,12 @@ where
     let raw = Arc::into_raw(batch.clone());
     // SAFETY: the caller upholds the scope's guarantee; `raw` is a live
     // batch whose first field is its job header, owning one count.
-    unsafe { UnitRef::from_owned(crate::job::erase(raw)) }
+    let unit = unsafe { UnitRef::from_owned(crate::job::erase(raw)) };
+    // Published to other threads by whatever shares the batch next (the
+    // queue push, or the handle given to the submitter).
+    batch
+        .header
+        .me
+        .store(unit.header().as_ptr(), Ordering::Relaxed);
+    unit
 }

@@ -50,7 +50,7 @@ where
         // The body's submissions descend from the scope (see
         // `crate::lineage`).
         // SAFETY: `scope.data` is alive for the whole body.
-        let _context = unsafe { lineage::enter(scope.data.header()) };
+        let _context = unsafe { lineage::enter(ScopeData::header(&scope.data)) };
         catch_unwind(AssertUnwindSafe(|| body(&scope)))
     };
     // Nothing below may unwind before every task finished: a task could

@@ -124,17 +124,24 @@ impl ScopeData {
     }
 
     /// The scope as a lineage context.
-    pub(crate) fn header(&self) -> NonNull<JobHeader> {
-        NonNull::from(&self.header)
+    ///
+    /// Made from the `Arc`, not from `&self.header`: the vtable functions
+    /// cast the pointer back to the scope and read its other fields, and
+    /// `retain` / `drop_ref` reach the `Arc`'s counts before it, which a
+    /// pointer made from a reference to one field may not (miri's Stacked
+    /// Borrows reports exactly that). `#[repr(C)]` with the header first
+    /// makes the cast point at it.
+    pub(crate) fn header(this: &Arc<ScopeData>) -> NonNull<JobHeader> {
+        // SAFETY: `Arc::as_ptr` is never null.
+        unsafe { NonNull::new_unchecked(Arc::as_ptr(this) as *mut JobHeader) }
     }
 
     /// A counted reference to the scope, as the parent of a unit submitted
     /// from outside any work (a thread of the user's own, or the owner of
     /// a pool's owned work).
-    pub(crate) fn unit_ref(&self) -> UnitRef {
-        // SAFETY: scopes live in an `Arc` (see `with_parent`), alive for the
-        // call since `&self` borrows it.
-        unsafe { UnitRef::retain(self.header()) }
+    pub(crate) fn unit_ref(this: &Arc<ScopeData>) -> UnitRef {
+        // SAFETY: the scope lives in this `Arc`, alive for the call.
+        unsafe { UnitRef::retain(ScopeData::header(this)) }
     }
 
     unsafe fn never_queued(_: NonNull<JobHeader>) {
