@@ -29,7 +29,7 @@ fn a_divide_and_conquer_spawn_tree_counts_every_leaf_every_time() {
     watchdog(|| {
         for threads in [1, 2, 3] {
             let pool = Pool::new(threads).unwrap();
-            for round in 0..300 {
+            for round in 0..if cfg!(miri) { 2 } else { 300 } {
                 let counter = AtomicUsize::new(0);
                 pool.scope(|s| {
                     let _ = s.apply_async(|| divide_and_conquer(s, &counter, 64));
@@ -85,7 +85,7 @@ fn updating_a_random_tree_through_spawns_updates_every_node() {
     watchdog(|| {
         let pool = Pool::new(2).unwrap();
         let mut seed = 0x2545_F491_4F6C_DD1D;
-        for _ in 0..100 {
+        for _ in 0..if cfg!(miri) { 3 } else { 100 } {
             let mut tree = random_tree(6, &mut seed);
             let mut before = Vec::new();
             tree.values(&mut before);
@@ -173,7 +173,7 @@ fn on_one_worker_the_bodys_spawns_start_in_order_and_every_nested_spawn_runs() {
 fn spawns_from_many_tasks_after_the_body_returned_are_all_run() {
     watchdog(|| {
         let pool = Pool::new(2).unwrap();
-        for _ in 0..200 {
+        for _ in 0..if cfg!(miri) { 5 } else { 200 } {
             let done = AtomicUsize::new(0);
             pool.scope(|s| {
                 let done = &done;
