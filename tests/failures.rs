@@ -390,7 +390,9 @@ fn a_deadline_cancels_what_has_not_started_and_tells_running_tasks_to_stop() {
 
 #[test]
 fn a_par_batch_deadline_works_the_same() {
+    static STARTED: AtomicUsize = AtomicUsize::new(0);
     fn poll_until_cancelled(_: u32) -> bool {
+        STARTED.fetch_add(1, Ordering::SeqCst);
         while !current_task_cancelled() {
             thread::sleep(Duration::from_millis(1));
         }
@@ -404,8 +406,14 @@ fn a_par_batch_deadline_works_the_same() {
                 .collect::<Vec<_>>()
         })
     });
-    assert!(outcomes[0].is_ok());
-    assert!(outcomes[1..]
+    // One thread: at most the first task started (none, if the deadline
+    // passed before the worker got to it, as on a loaded machine or under
+    // miri); it stopped by itself, and the rest were cancelled.
+    let started = STARTED.load(Ordering::SeqCst);
+    assert!(started <= 1, "{started} tasks started on one thread");
+    assert_eq!(outcomes.len(), 5);
+    assert_eq!(outcomes.iter().filter(|o| o.is_ok()).count(), started);
+    assert!(outcomes[started..]
         .iter()
         .all(|o| o.as_ref().unwrap_err().is_cancelled()));
 }
